@@ -12,7 +12,6 @@ command in the render, and stores the result with the project name as a Jinja pl
 import argparse
 import itertools
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,13 +22,28 @@ import copier
 ROOT = Path(__file__).resolve().parents[1]
 LOCKS = ROOT / "includes" / "locks"
 PLACEHOLDER_SLUG = "lock-placeholder"
-DATABASES = {"none": {"migrations": False}, "sqlite": {"migrations": True, "database": "sqlite"},
-             "postgresql": {"migrations": True, "database": "postgresql"}}
+DATABASES = {
+    "none": {"migrations": False},
+    "sqlite": {"migrations": True, "database": "sqlite"},
+    "postgresql": {"migrations": True, "database": "postgresql"},
+}
 SERVERS = {"uvicorn": "uvicorn", "gunicorn": "gunicorn"}
-LOCK_FILES = {"uv": {"uv.lock": ".lock"}, "poetry": {"poetry.lock": ".lock"},
-              "pip": {"requirements.txt": ".txt", "requirements-dev.txt": "-dev.txt"}}
-PIP_COMPILE = [sys.executable, "-m", "piptools", "compile", "--quiet", "--generate-hashes",
-               "--allow-unsafe", "--strip-extras", "--no-header"]
+LOCK_FILES = {
+    "uv": {"uv.lock": ".lock"},
+    "poetry": {"poetry.lock": ".lock"},
+    "pip": {"requirements.txt": ".txt", "requirements-dev.txt": "-dev.txt"},
+}
+PIP_COMPILE = [
+    sys.executable,
+    "-m",
+    "piptools",
+    "compile",
+    "--quiet",
+    "--generate-hashes",
+    "--allow-unsafe",
+    "--strip-extras",
+    "--no-header",
+]
 
 
 def lock_commands(tool: str) -> list[list[str]]:
@@ -37,8 +51,10 @@ def lock_commands(tool: str) -> list[list[str]]:
         return [["uv", "lock"]]
     if tool == "poetry":
         return [["poetry", "lock"]]
-    return [PIP_COMPILE + ["--output-file", "requirements.txt", "requirements.in"],
-            PIP_COMPILE + ["--output-file", "requirements-dev.txt", "requirements-dev.in"]]
+    return [
+        [*PIP_COMPILE, "--output-file", "requirements.txt", "requirements.in"],
+        [*PIP_COMPILE, "--output-file", "requirements-dev.txt", "requirements-dev.in"],
+    ]
 
 
 def ensure_placeholders(tool: str, variant: str) -> None:
@@ -53,9 +69,19 @@ def relock(tool: str, database: str, server: str, workdir: Path) -> None:
     variant = f"{database}-{server}"
     ensure_placeholders(tool, variant)
     dst = workdir / f"{tool}-{variant}"
-    copier.run_copy(str(ROOT), dst, data={"project_name": PLACEHOLDER_SLUG,
-                    "dependency_tool": tool, "process_model": SERVERS[server],
-                    **DATABASES[database]}, defaults=True, quiet=True, vcs_ref="HEAD")
+    copier.run_copy(
+        str(ROOT),
+        dst,
+        data={
+            "project_name": PLACEHOLDER_SLUG,
+            "dependency_tool": tool,
+            "process_model": SERVERS[server],
+            **DATABASES[database],
+        },
+        defaults=True,
+        quiet=True,
+        vcs_ref="HEAD",
+    )
     for name in LOCK_FILES[tool]:
         (dst / name).unlink(missing_ok=True)
     env = {**os.environ, "UV_PYTHON": os.environ.get("UV_PYTHON", sys.executable)}
@@ -66,16 +92,19 @@ def relock(tool: str, database: str, server: str, workdir: Path) -> None:
         if "{{" in text or "{%" in text or "{#" in text:
             raise SystemExit(f"{tool} {variant}: the lock contains Jinja syntax; escape it first")
         (LOCKS / tool / f"{variant}{suffix}").write_text(
-            text.replace(PLACEHOLDER_SLUG, "{{ project_slug }}"))
+            text.replace(PLACEHOLDER_SLUG, "{{ project_slug }}")
+        )
     print(f"locked {tool} {variant}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("tools", nargs="*", default=list(LOCK_FILES), choices=list(LOCK_FILES))
+    parser.add_argument("tools", nargs="*", help=f"any of {list(LOCK_FILES)} (default: all)")
     args = parser.parse_args()
+    if unknown := set(args.tools) - set(LOCK_FILES):
+        parser.error(f"unknown tools {sorted(unknown)}; choose from {list(LOCK_FILES)}")
     with tempfile.TemporaryDirectory() as workdir:
-        for tool, database, server in itertools.product(args.tools, DATABASES, SERVERS):
+        for tool, database, server in itertools.product(args.tools or list(LOCK_FILES), DATABASES, SERVERS):
             relock(tool, database, server, Path(workdir))
 
 

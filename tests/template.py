@@ -1,0 +1,284 @@
+"""Shared helpers for the template's tests: the questionnaire, rendering, and Docker.
+
+The matrix is read from copier.yml, so a new choice is covered without touching the tests.
+"""
+
+import hashlib
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import copier
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+COPIER_YML: dict[str, Any] = yaml.safe_load((ROOT / "copier.yml").read_text())
+QUESTIONS = {
+    name: spec
+    for name, spec in COPIER_YML.items()
+    if not name.startswith("_") and spec.get("when") is not False
+}
+# The axes whose every pair of values the render matrix covers (all of their combinations).
+MAIN_AXES = (
+    "dependency_tool",
+    "base_variant",
+    "process_model",
+    "proxy_headers",
+    "database",
+    "migration_step",
+)
+# Combinations the questionnaire rejects, with the message it gives (see test_answers.py).
+IMPOSSIBLE = {
+    ("process_model", "official-image", "base_variant", "alpine"): "no maintained alpine variant",
+}
+# Answers the remaining questions cycle through, so every value appears in the matrix.
+ROTATING = {
+    "python_version": None,  # its choices
+    "debian_release": None,
+    "workers": ["auto", "2"],
+    "port": [8000, 8080],
+    "package_name": ["app", "service"],
+    "forwarded_allow_ips": ["127.0.0.1", "10.0.0.0/8, 192.168.1.5"],
+}
+
+
+def choices(question: str) -> list[Any]:
+    spec = QUESTIONS[question]
+    if spec["type"] == "bool":
+        return [True, False]
+    return [
+        value["value"] if isinstance(value, dict) else value for value in spec["choices"].values()
+    ]
+
+
+def database_answers(database: str) -> dict[str, Any]:
+    return (
+        {"migrations": False} if database == "none" else {"migrations": True, "database": database}
+    )
+
+
+def applicable(answers: dict[str, Any]) -> dict[str, Any]:
+    """Drop answers to questions that these answers do not ask (Copier ignores them)."""
+    result = dict(answers)
+    if result["process_model"] == "uvicorn":
+        result.pop("workers", None)
+    if result["base_variant"] == "alpine" or result["process_model"] == "official-image":
+        result.pop("debian_release", None)
+    if result["process_model"] == "official-image":
+        result["python_version"] = "3.11"
+    if not result.get("proxy_headers", True):
+        result.pop("forwarded_allow_ips", None)
+    if not result["migrations"]:
+        result.pop("migration_step", None)
+    return result
+
+
+def matrix() -> list[dict[str, Any]]:
+    """Every combination of the main axes that the questionnaire allows."""
+    axes = {axis: choices(axis) for axis in MAIN_AXES if axis != "database"}
+    axes["database"] = ["none", *choices("database")]
+    combinations = []
+    for values in itertools.product(*axes.values()):
+        answers = dict(zip(axes, values, strict=True))
+        if (
+            answers["database"] == "none"
+            and answers["migration_step"] != choices("migration_step")[0]
+        ):
+            continue  # migration_step is not asked without a database
+        if any(answers.get(q1) == v1 and answers.get(q2) == v2 for q1, v1, q2, v2 in IMPOSSIBLE):
+            continue
+        combinations.append(answers)
+    for index, answers in enumerate(combinations):
+        for question, values in ROTATING.items():
+            values = values or choices(question)
+            answers[question] = values[index % len(values)]
+        answers.update(database_answers(answers.pop("database")))
+    return [applicable(answers) for answers in combinations]
+
+
+def answers_id(answers: dict[str, Any]) -> str:
+    keys = ("dependency_tool", "base_variant", "process_model", "python_version")
+    database = answers.get("database", "nodb") if answers["migrations"] else "nodb"
+    return "-".join(
+        [
+            *(str(answers[k]) for k in keys),
+            database,
+            answers.get("migration_step", ""),
+            "proxy" if answers["proxy_headers"] else "noproxy",
+        ]
+    ).strip("-")
+
+
+def template_snapshot(directory: Path) -> Path:
+    """The working tree as a plain directory: Copier then renders it as it is, uncommitted
+    changes included, without cloning. Made once per run, safely from parallel processes."""
+    snapshot = directory / "template-snapshot"
+    if not snapshot.exists():
+        scratch = Path(tempfile.mkdtemp(dir=directory)) / "template"
+        ignore = shutil.ignore_patterns(
+            ".git", ".venv", ".cache", "__pycache__", ".pytest_cache", "site", "bench"
+        )
+        shutil.copytree(ROOT, scratch, ignore=ignore)
+        try:
+            scratch.rename(snapshot)
+        except OSError:  # another process made it first
+            shutil.rmtree(scratch)
+    return snapshot
+
+
+def render(answers: dict[str, Any], directory: Path) -> Path:
+    """Render once per answer set into `directory` (shared between test processes)."""
+    key = hashlib.sha256(json.dumps(answers, sort_keys=True).encode()).hexdigest()[:16]
+    project = directory / "renders" / key
+    if not project.exists():
+        project.parent.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(dir=project.parent))
+        copier.run_copy(
+            str(template_snapshot(directory)),
+            scratch,
+            data=answers,
+            defaults=True,
+            quiet=True,
+            unsafe=False,
+        )
+        try:
+            scratch.rename(project)
+        except OSError:  # another process finished the same render first
+            shutil.rmtree(scratch)
+    return project
+
+
+def run(
+    command: list[str],
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 900,
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    """Run a command; on failure, the assertion shows its output."""
+    result = subprocess.run(
+        command,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        text=True,
+        capture_output=True,
+        timeout=timeout,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(command)} exited {result.returncode}\n"
+            f"--- stdout\n{result.stdout[-6000:]}\n--- stderr\n{result.stderr[-6000:]}"
+        )
+    return result
+
+
+# Docker ---------------------------------------------------------------------------------
+
+
+def docker_available() -> bool:
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def image_exists(image: str) -> bool:
+    return (
+        subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode == 0
+    )
+
+
+def build(project: Path, tag: str, target: str | None = None) -> str:
+    """Build an image and return BuildKit's log. A `target` stage is always run anew, so
+    its RUN steps (the tests) really run."""
+    command = ["docker", "build", "--progress=plain", "--tag", tag]
+    if target:
+        command += ["--target", target, "--no-cache-filter", target]
+    result = run([*command, "."], cwd=project, env={"DOCKER_BUILDKIT": "1"})
+    return result.stdout + result.stderr
+
+
+def container_ip(container: str) -> str:
+    return run(
+        [
+            "docker",
+            "inspect",
+            "--format",
+            "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+            container,
+        ]
+    ).stdout.strip()
+
+
+def wait_for_http(url: str, timeout: float = 30) -> float:
+    """Poll until the URL answers 200; return the seconds it took."""
+    start = time.monotonic()
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return time.monotonic() - start
+        except OSError:
+            pass
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"{url} did not answer 200 within {timeout} s")
+        time.sleep(0.1)
+
+
+def wait_for_health(container: str, timeout: float = 60) -> str:
+    """Wait until Docker's HEALTHCHECK settles; return the final status."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = run(
+            ["docker", "inspect", "--format", "{{.State.Health.Status}}", container]
+        ).stdout.strip()
+        if status != "starting" or time.monotonic() > deadline:
+            return status
+        time.sleep(0.5)
+
+
+class Container:
+    """`docker run -d` that always cleans up after itself."""
+
+    def __init__(self, image: str, *args: str) -> None:
+        self.id = run(["docker", "run", "--detach", *args, image]).stdout.strip()
+
+    def __enter__(self) -> "Container":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        subprocess.run(["docker", "rm", "--force", "--volumes", self.id], capture_output=True)
+
+    @property
+    def ip(self) -> str:
+        return container_ip(self.id)
+
+    def logs(self) -> str:
+        result = run(["docker", "logs", self.id], check=False)
+        return result.stdout + result.stderr
+
+    def exec(self, *command: str) -> str:
+        return run(["docker", "exec", self.id, *command]).stdout
+
+
+def processes(container: str) -> list[str]:
+    """The command lines of the container's processes (not counting this probe)."""
+    script = (
+        "import json, os\n"
+        "lines = []\n"
+        "for pid in filter(str.isdigit, os.listdir('/proc')):\n"
+        "    try:\n"
+        "        lines.append(open(f'/proc/{pid}/cmdline').read().replace('\\0', ' ').strip())\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "print(json.dumps([line for line in lines if line and 'PROCESS_PROBE' not in line]))\n"
+        "# PROCESS_PROBE"
+    )
+    return json.loads(run(["docker", "exec", container, "python", "-c", script]).stdout)

@@ -1,0 +1,320 @@
+"""Build and run generated projects for real, over a covering set of answers in which every
+dependency tool, base variant, Debian release, Python version and process model appears."""
+
+import concurrent.futures
+import http.client
+import re
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from template import (
+    Container,
+    build,
+    image_exists,
+    processes,
+    render,
+    run,
+    wait_for_health,
+    wait_for_http,
+)
+
+pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker")]
+
+COVERING_SET: list[dict[str, Any]] = [
+    {
+        "dependency_tool": "uv",
+        "base_variant": "slim",
+        "debian_release": "trixie",
+        "python_version": "3.13",
+        "process_model": "uvicorn",
+        "migrations": True,
+        "database": "sqlite",
+        "migration_step": "separate",
+    },
+    {
+        "dependency_tool": "poetry",
+        "base_variant": "full",
+        "debian_release": "bookworm",
+        "python_version": "3.11",
+        "process_model": "gunicorn",
+        "workers": "auto",
+        "migrations": True,
+        "database": "sqlite",
+        "migration_step": "entrypoint",
+        "proxy_headers": False,
+    },
+    {
+        "dependency_tool": "pip",
+        "base_variant": "slim",
+        "debian_release": "bookworm",
+        "python_version": "3.14",
+        "process_model": "uvicorn-workers",
+        "workers": "2",
+        "migrations": False,
+    },
+    {
+        "dependency_tool": "poetry",
+        "base_variant": "slim",
+        "debian_release": "trixie",
+        "python_version": "3.13",
+        "process_model": "uvicorn-workers",
+        "workers": "auto",
+        "migrations": True,
+        "database": "postgresql",
+        "migration_step": "separate",
+    },
+    {
+        "dependency_tool": "pip",
+        "base_variant": "slim",
+        "python_version": "3.11",
+        "process_model": "official-image",
+        "workers": "auto",
+        "migrations": True,
+        "database": "sqlite",
+        "migration_step": "entrypoint",
+    },
+    {
+        "dependency_tool": "uv",
+        "base_variant": "full",
+        "python_version": "3.11",
+        "process_model": "official-image",
+        "workers": "2",
+        "migrations": False,
+    },
+    # Supported, but no stand-in base image exists here: these skip with that reason.
+    {
+        "dependency_tool": "uv",
+        "base_variant": "alpine",
+        "python_version": "3.13",
+        "process_model": "gunicorn",
+        "migrations": False,
+    },
+    {
+        "dependency_tool": "pip",
+        "base_variant": "slim",
+        "debian_release": "trixie",
+        "python_version": "3.12",
+        "process_model": "uvicorn",
+        "migrations": False,
+    },
+]
+
+
+def case_id(answers: dict[str, Any]) -> str:
+    return "-".join(
+        str(answers.get(k, ""))
+        for k in ("dependency_tool", "base_variant", "python_version", "process_model", "database")
+    ).strip("-")
+
+
+def base_image(project: Path) -> str:
+    return re.search(r"^ARG BASE_IMAGE=(\S+)$", (project / "Dockerfile").read_text(), re.M).group(1)
+
+
+def run_args(answers: dict[str, Any]) -> list[str]:
+    args = [
+        "--read-only",
+        "--tmpfs",
+        "/tmp",
+        "--cap-drop",
+        "ALL",
+        "--security-opt",
+        "no-new-privileges",
+    ]
+    if answers.get("database") == "sqlite":
+        args += ["--tmpfs", "/app/data:uid=10001,gid=10001"]
+    if answers.get("database") == "postgresql":
+        # No server: the app must still start and be live; readiness reports the database.
+        args += ["--env", "DATABASE_URL=postgresql+asyncpg://app:secret@db.invalid:5432/app"]
+    return args
+
+
+@pytest.fixture(scope="module", params=COVERING_SET, ids=[case_id(a) for a in COVERING_SET])
+def built(request: pytest.FixtureRequest, work_dir: Path) -> tuple[dict[str, Any], Path, str]:
+    answers = request.param
+    project = render(answers, work_dir)
+    base = base_image(project)
+    if not image_exists(base):
+        pytest.skip(
+            f"no local image {base}: the stand-ins have no python:3.12 and no -alpine "
+            "(the render and hadolint tests still cover it)"
+        )
+    tag = f"fdt-test/{case_id(answers).lower()}"
+    build(project, tag)
+    return answers, project, tag
+
+
+def test_tests_stage_runs_the_project_tests_in_the_image_python(
+    built: tuple[dict[str, Any], Path, str],
+) -> None:
+    answers, project, tag = built
+    output = build(project, f"{tag}-tests", target="tests")
+    assert re.search(r"\d+ passed", output), output[-2000:]
+    print(f"{case_id(answers)}: the project's tests passed on Python {answers['python_version']}")
+
+
+def test_container_serves_and_turns_healthy_as_non_root_on_a_read_only_filesystem(
+    built: tuple[dict[str, Any], Path, str],
+) -> None:
+    answers, _, tag = built
+    with Container(tag, *run_args(answers)) as container:
+        seconds = wait_for_http(f"http://{container.ip}:{answers.get('port', 8000)}/healthz")
+        assert seconds < 15, container.logs()
+        assert wait_for_health(container.id) == "healthy", container.logs()
+        assert container.exec("id", "-u").strip() == "10001"
+        url = f"http://{container.ip}:{answers.get('port', 8000)}/readyz"
+        try:
+            status = urllib.request.urlopen(url, timeout=10).status
+        except urllib.error.HTTPError as error:
+            status = error.code
+        # Without a database server the app is live but not ready.
+        assert status == (503 if answers.get("database") == "postgresql" else 200), container.logs()
+
+
+def worker_count(container: str, process_model: str) -> int:
+    lines = processes(container)
+    if process_model == "uvicorn-workers":
+        # With one worker, Uvicorn serves from its main process, without a supervisor.
+        return sum("multiprocessing.spawn" in line for line in lines) or 1
+    return sum("gunicorn" in line for line in lines) - 1  # all but the master
+
+
+@pytest.mark.parametrize(
+    ("extra_args", "expected"),
+    [(["--cpus", "1"], 1), (["--env", "WEB_CONCURRENCY=3"], 3)],
+    ids=["cpus-1", "web-concurrency-3"],
+)
+def test_process_tree_matches_the_process_model_and_worker_count(
+    built: tuple[dict[str, Any], Path, str], extra_args: list[str], expected: int
+) -> None:
+    answers, _, tag = built
+    model = answers["process_model"]
+    with Container(tag, *run_args(answers), *extra_args) as container:
+        wait_for_http(f"http://{container.ip}:8000/healthz")
+        time.sleep(1)  # workers after the first may still be booting
+        pid1 = container.exec("cat", "/proc/1/cmdline").replace("\0", " ")
+        if model == "uvicorn":
+            # One process, whatever the environment says: replicate containers instead.
+            assert "uvicorn" in pid1
+            assert len(processes(container.id)) == 1, processes(container.id)
+            return
+        assert ("gunicorn" if model in ("gunicorn", "official-image") else "uvicorn") in pid1
+        if "--cpus" in extra_args and answers.get("workers", "auto") != "auto":
+            expected = int(answers["workers"])  # a fixed count ignores the CPU quota
+        assert worker_count(container.id, model) == expected, processes(container.id)
+
+
+def slow_request(ip: str, started: threading.Event) -> int:
+    """A request still being received when the server is told to stop."""
+    body = b'{"name": ""}'
+    with socket.create_connection((ip, 8000), timeout=15) as connection:
+        connection.sendall(
+            b"POST /items/ HTTP/1.1\r\nHost: app\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body[:5]
+        )
+        started.set()
+        time.sleep(2)  # docker stop happens now
+        connection.sendall(body[5:])
+        response = connection.makefile("rb").readline()
+    return int(response.split()[1])
+
+
+def test_docker_stop_lets_in_flight_requests_finish_and_exits_0(
+    built: tuple[dict[str, Any], Path, str],
+) -> None:
+    answers, _, tag = built
+    with Container(tag, *run_args(answers)) as container:
+        ip = container.ip
+        wait_for_http(f"http://{ip}:8000/healthz")
+        stopping = threading.Event()
+        done = threading.Event()
+
+        def load() -> tuple[int, list[str]]:
+            ok, failures = 0, []
+            while not done.is_set():
+                connection = http.client.HTTPConnection(ip, 8000, timeout=5)
+                try:
+                    connection.request("GET", "/healthz")
+                    response = connection.getresponse()
+                    response.read()
+                    ok += response.status == 200
+                    if response.status != 200:
+                        failures.append(f"HTTP {response.status}")
+                except OSError as error:
+                    # Once the server stops listening (or the container is gone), new
+                    # connections are turned away; before that, no request may fail.
+                    # The slow request below proves that accepted requests finish.
+                    if not stopping.is_set():
+                        failures.append(repr(error))
+                    time.sleep(0.01)
+                finally:
+                    connection.close()
+            return ok, failures
+
+        with concurrent.futures.ThreadPoolExecutor(5) as pool:
+            clients = [pool.submit(load) for _ in range(3)]
+            in_flight_started = threading.Event()
+            in_flight = pool.submit(slow_request, ip, in_flight_started)
+            in_flight_started.wait(10)
+            time.sleep(0.5)
+            stopping.set()
+            started = time.monotonic()
+            run(["docker", "stop", container.id])
+            stop_seconds = time.monotonic() - started
+            done.set()
+            results = [c.result() for c in clients]
+            in_flight_status = in_flight.result()
+        exit_code = run(
+            ["docker", "inspect", "--format", "{{.State.ExitCode}}", container.id]
+        ).stdout.strip()
+        logs = container.logs()
+    assert sum(ok for ok, _ in results) > 0
+    assert [f for _, fs in results for f in fs] == [], logs
+    assert in_flight_status == 422, "the request in flight at SIGTERM was not answered"
+    assert exit_code == "0", logs
+    assert stop_seconds < 9, f"stop took {stop_seconds:.1f} s: SIGTERM was not handled"
+
+
+def test_code_change_rebuild_reuses_every_dependency_layer(
+    built: tuple[dict[str, Any], Path, str],
+    tmp_path: Path,
+) -> None:
+    answers, project, tag = built
+    changed = tmp_path / "project"
+    subprocess.run(["cp", "-a", f"{project}/.", str(changed)], check=True)
+    package = answers.get("package_name", "app")
+    main = changed / package / "main.py"
+    main.write_text(main.read_text() + "\n# a one-line code change\n")
+    output = build(changed, f"{tag}-changed")
+    install_steps = [
+        line for line in output.splitlines() if re.search(r"^#\d+ \[build \d+/\d+\] RUN", line)
+    ]
+    assert install_steps, output[-3000:]
+    for step in install_steps:
+        number = step.split()[0]
+        assert f"{number} CACHED" in output, f"not reused: {step}"
+
+
+def test_runtime_image_holds_no_dependency_tool_compiler_or_tests(
+    built: tuple[dict[str, Any], Path, str],
+) -> None:
+    answers, _, tag = built
+    probe = (
+        "import shutil, pathlib; print([t for t in ('uv', 'poetry', 'pip-compile', 'gcc') if shutil.which(t)],"
+        " pathlib.Path('/app/tests').exists())"
+    )
+    output = run(
+        ["docker", "run", "--rm", "--entrypoint", "python", tag, "-c", probe]
+    ).stdout.strip()
+    if answers["base_variant"] == "full" or answers["process_model"] == "official-image":
+        assert output.endswith("False"), output  # full images ship gcc by design
+    else:
+        assert output == "[] False", output

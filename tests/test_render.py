@@ -1,0 +1,130 @@
+"""Render every combination of the main answers and check each generated tree statically."""
+
+import ast
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from template import ROOT, answers_id, matrix, render, run
+
+LOCKS = ROOT / "includes" / "locks"
+
+MATRIX = matrix()
+
+
+@pytest.fixture(params=MATRIX, ids=[answers_id(a) for a in MATRIX])
+def rendered(request: pytest.FixtureRequest, work_dir: Path) -> tuple[dict[str, Any], Path]:
+    return request.param, render(request.param, work_dir)
+
+
+def files(project: Path) -> list[Path]:
+    return sorted(p for p in project.rglob("*") if p.is_file())
+
+
+def expected_presence(answers: dict[str, Any]) -> dict[str, bool]:
+    tool, model, migrations = (
+        answers["dependency_tool"],
+        answers["process_model"],
+        answers["migrations"],
+    )
+    entrypoint_step = migrations and answers["migration_step"] == "entrypoint"
+    auto_workers = model in ("uvicorn-workers", "gunicorn") and answers.get("workers") == "auto"
+    package = answers["package_name"]
+    return {
+        "uv.lock": tool == "uv",
+        "poetry.lock": tool == "poetry",
+        "poetry.toml": tool == "poetry",
+        "requirements.txt": tool == "pip",
+        "requirements-dev.txt": tool == "pip",
+        "requirements.in": tool == "pip",
+        "gunicorn.conf.py": model == "gunicorn",
+        "prestart.sh": model == "official-image",
+        "docker-entrypoint.sh": model != "official-image" and (auto_workers or entrypoint_step),
+        "alembic.ini": migrations,
+        "migrations/env.py": migrations,
+        f"{package}/db/models.py": migrations,
+        f"{package}/db/migrate.py": migrations,
+        "tests/test_migrations.py": migrations,
+        "tests/test_settings.py": migrations and answers["database"] == "postgresql",
+        f"{package}/repository.py": True,
+        f"{package}/main.py": True,
+        "Dockerfile": True,
+        ".dockerignore": True,
+        ".copier-answers.yml": True,
+        "README.md": True,
+        "Makefile": True,
+        ".env.example": True,
+    }
+
+
+def test_render_leaves_no_template_syntax(rendered: tuple[dict[str, Any], Path]) -> None:
+    _, project = rendered
+    for path in files(project):
+        assert path.suffix != ".jinja", path
+        text = path.read_text()
+        for marker in ("{{", "{%", "{#"):
+            assert marker not in text, f"{path.relative_to(project)} contains {marker!r}"
+
+
+def test_render_has_exactly_the_files_the_answers_call_for(
+    rendered: tuple[dict[str, Any], Path],
+) -> None:
+    answers, project = rendered
+    for name, present in expected_presence(answers).items():
+        assert (project / name).is_file() == present, (
+            f"{name} should {'' if present else 'not '}exist"
+        )
+
+
+def test_render_data_files_parse(rendered: tuple[dict[str, Any], Path]) -> None:
+    _, project = rendered
+    for path in files(project):
+        if path.suffix == ".toml":
+            tomllib.loads(path.read_text())
+        elif path.suffix in (".yml", ".yaml"):
+            yaml.safe_load(path.read_text())
+        elif path.suffix == ".json":
+            json.loads(path.read_text())
+
+
+@pytest.mark.parametrize(
+    "lock", sorted(LOCKS.glob("*/*.lock")), ids=lambda p: f"{p.parent.name}-{p.stem}"
+)
+def test_shipped_toml_locks_parse(lock: Path) -> None:
+    """Lock files are the same for every render of their variant: parsed once, here."""
+    tomllib.loads(lock.read_text().replace("{{ project_slug }}", "my-service"))
+
+
+def test_render_python_compiles_and_is_ruff_clean(rendered: tuple[dict[str, Any], Path]) -> None:
+    _, project = rendered
+    for path in project.rglob("*.py"):
+        ast.parse(path.read_text(), filename=str(path))
+    run(["ruff", "check", "--no-cache", "."], cwd=project)
+    run(["ruff", "format", "--check", "--no-cache", "."], cwd=project)
+
+
+def test_render_dockerfile_passes_hadolint(rendered: tuple[dict[str, Any], Path]) -> None:
+    _, project = rendered
+    run(["hadolint", "--enable", "DL3057", "Dockerfile"], cwd=project)
+
+
+def test_render_records_the_answers_for_updates(rendered: tuple[dict[str, Any], Path]) -> None:
+    answers, project = rendered
+    recorded = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    for question, value in answers.items():
+        assert recorded[question] == value, question
+
+
+def test_same_answers_render_identical_trees(work_dir: Path, tmp_path: Path) -> None:
+    answers = MATRIX[len(MATRIX) // 2]
+    first = render(answers, work_dir)
+    second = render(answers, tmp_path)
+    assert [p.relative_to(first) for p in files(first)] == [
+        p.relative_to(second) for p in files(second)
+    ]
+    for path in files(first):
+        assert path.read_bytes() == (second / path.relative_to(first)).read_bytes(), path
