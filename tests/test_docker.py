@@ -137,7 +137,13 @@ def run_args(answers: dict[str, Any]) -> list[str]:
     return args
 
 
-@pytest.fixture(scope="module", params=COVERING_SET, ids=[case_id(a) for a in COVERING_SET])
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param(a, id=case_id(a), marks=pytest.mark.xdist_group(case_id(a)))
+        for a in COVERING_SET
+    ],
+)
 def built(request: pytest.FixtureRequest, work_dir: Path) -> tuple[dict[str, Any], Path, str]:
     answers = request.param
     project = render(answers, work_dir)
@@ -318,3 +324,23 @@ def test_runtime_image_holds_no_dependency_tool_compiler_or_tests(
         assert output.endswith("False"), output  # full images ship gcc by design
     else:
         assert output == "[] False", output
+
+
+def image_size(image: str) -> int:
+    return int(run(["docker", "image", "inspect", "--format", "{{.Size}}", image]).stdout)
+
+
+def test_runtime_image_is_base_plus_dependencies_and_little_else(
+    built: tuple[dict[str, Any], Path, str],
+) -> None:
+    _, project, tag = built
+    base, runtime = image_size(base_image(project)), image_size(tag)
+    venv = int(
+        run(
+            ["docker", "run", "--rm", "--entrypoint", "du", tag, "-sb", "/opt/venv"]
+        ).stdout.split()[0]
+    )
+    print(
+        f"{tag}: base {base / 1e6:.0f} MB, dependencies {venv / 1e6:.0f} MB, image {runtime / 1e6:.0f} MB"
+    )
+    assert runtime - base <= 1.1 * venv + 1_000_000, "build tools or caches were left behind"
