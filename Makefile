@@ -9,7 +9,7 @@ export POETRY_CACHE_DIR := $(CURDIR)/.cache/poetry
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test test-fast relock requirements lint clean
+.PHONY: help venv test test-fast docs relock requirements lint clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -26,6 +26,9 @@ test: venv ## Run the whole suite (Docker tests run when an engine answers; REQU
 
 test-fast: venv ## Only the tests that need no Docker and no installs
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -m "not docker and not install" $(PYTEST_ARGS)
+
+docs: venv ## Build the documentation site into site/ (strict: warnings fail)
+	$(BIN)/mkdocs build --strict
 
 relock: venv ## Regenerate the lock snapshots in includes/locks/ (make relock TOOLS=uv)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/relock.py $(TOOLS)

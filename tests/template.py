@@ -282,3 +282,40 @@ def processes(container: str) -> list[str]:
         "# PROCESS_PROBE"
     )
     return json.loads(run(["docker", "exec", container, "python", "-c", script]).stdout)
+
+
+class Compose:
+    """A generated project's compose stack under a unique project name, torn down with its
+    volumes afterwards. Host ports are not published (tests reach containers by address),
+    so stacks run side by side and scale."""
+
+    def __init__(self, project: Path, name: str, env: dict[str, str] | None = None) -> None:
+        self.project, self.name, self.env = project, name, env or {}
+        override = project / "compose.test.yaml"
+        override.write_text("services:\n  app:\n    ports: !reset []\n")
+        self.base = [
+            "docker",
+            "compose",
+            "--project-name",
+            name,
+            "--file",
+            "compose.yaml",
+            "--file",
+            override.name,
+        ]
+
+    def __call__(self, *args: str, check: bool = True, timeout: float = 600) -> str:
+        result = run(
+            [*self.base, *args], cwd=self.project, env=self.env, check=check, timeout=timeout
+        )
+        return result.stdout + result.stderr
+
+    def __enter__(self) -> "Compose":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self("down", "--volumes", "--remove-orphans", "--timeout", "5", check=False)
+
+    def app_urls(self, port: int = 8000) -> list[str]:
+        ids = self("ps", "--quiet", "app").split()
+        return [f"http://{container_ip(i)}:{port}" for i in ids]

@@ -2,6 +2,7 @@
 
 import ast
 import json
+import shutil
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,8 @@ def expected_presence(answers: dict[str, Any]) -> dict[str, bool]:
         "README.md": True,
         "Makefile": True,
         ".env.example": True,
+        "compose.yaml": True,
+        "compose.dev.yaml": True,
     }
 
 
@@ -132,3 +135,25 @@ def test_same_answers_render_identical_trees(work_dir: Path, tmp_path: Path) -> 
     ]
     for path in files(first):
         assert path.read_bytes() == (second / path.relative_to(first)).read_bytes(), path
+
+
+def test_render_compose_files_are_valid(rendered: tuple[dict[str, Any], Path]) -> None:
+    _, project = rendered
+    if shutil.which("docker") is None:
+        pytest.skip("no docker CLI to validate compose files with")
+    env = {"POSTGRES_PASSWORD": "render-test"}  # required: compose refuses to start without it
+    run(["docker", "compose", "--file", "compose.yaml", "config", "--quiet"], cwd=project, env=env)
+    run(
+        [
+            "docker",
+            "compose",
+            "--file",
+            "compose.yaml",
+            "--file",
+            "compose.dev.yaml",
+            "config",
+            "--quiet",
+        ],
+        cwd=project,
+        env=env,
+    )
