@@ -13,6 +13,26 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+PYTHONS_RAN = "generated-tests-ran-on.txt"
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    """Say which Pythons ran the generated projects' own test suites."""
+    record = config._tmp_path_factory.getbasetemp() / PYTHONS_RAN  # type: ignore[attr-defined]
+    if record.exists():
+        lines = sorted(set(record.read_text().splitlines()))
+        terminalreporter.write_sep("-", "generated projects' tests ran on")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
+def record_python_ran(work_dir: Path, line: str) -> None:
+    with (work_dir / PYTHONS_RAN).open("a") as record:
+        record.write(line + "\n")
+
+
 @pytest.fixture(scope="session")
 def work_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One directory for every test process of the run, so renders are shared."""

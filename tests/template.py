@@ -290,7 +290,8 @@ class Compose:
     so stacks run side by side and scale."""
 
     def __init__(self, project: Path, name: str, env: dict[str, str] | None = None) -> None:
-        self.project, self.name, self.env = project, name, env or {}
+        # Each stack builds its own image: stacks of other answers run in parallel.
+        self.project, self.name, self.env = project, name, {"IMAGE": f"{name}-image", **(env or {})}
         override = project / "compose.test.yaml"
         override.write_text("services:\n  app:\n    ports: !reset []\n")
         self.base = [

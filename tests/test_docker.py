@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import record_python_ran
 
 from template import (
     Container,
@@ -159,12 +160,12 @@ def built(request: pytest.FixtureRequest, work_dir: Path) -> tuple[dict[str, Any
 
 
 def test_tests_stage_runs_the_project_tests_in_the_image_python(
-    built: tuple[dict[str, Any], Path, str],
+    built: tuple[dict[str, Any], Path, str], work_dir: Path
 ) -> None:
     answers, project, tag = built
     output = build(project, f"{tag}-tests", target="tests")
     assert re.search(r"\d+ passed", output), output[-2000:]
-    print(f"{case_id(answers)}: the project's tests passed on Python {answers['python_version']}")
+    record_python_ran(work_dir, f"Python {answers['python_version']} (image): {case_id(answers)}")
 
 
 def test_container_serves_and_turns_healthy_as_non_root_on_a_read_only_filesystem(

@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import record_python_ran
 
 from template import choices, database_answers, render, run
 
@@ -33,7 +34,7 @@ def test_generated_project_installs_from_its_lock_and_passes_its_tests_and_lint(
 
     run(["make", "install"], cwd=project, env=env)
     result = run(["make", "test"], cwd=project, env=env)
-    print(f"{tool}/{database}: tests ran on Python {platform.python_version()}")
+    record_python_ran(work_dir, f"Python {platform.python_version()} (host): {tool}-{database}")
     assert " passed" in result.stdout and " failed" not in result.stdout
     run(["make", "lint"], cwd=project, env=env)
     if tool == "uv":
