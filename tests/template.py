@@ -155,6 +155,12 @@ def render(answers: dict[str, Any], directory: Path) -> Path:
     return project
 
 
+def private_copy(project: Path, destination: Path) -> Path:
+    """A copy of a shared render that a test may change (or install into)."""
+    shutil.copytree(project, destination, symlinks=True)
+    return destination
+
+
 def run(
     command: list[str],
     cwd: Path | None = None,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from template import Compose, render, run, wait_for_http
+from template import Compose, private_copy, render, run, wait_for_http
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker")]
 
@@ -57,7 +57,7 @@ def stack_id(answers: dict[str, Any]) -> str:
 def stack(request: pytest.FixtureRequest, work_dir: Path, tmp_path: Path) -> Any:
     answers = {"python_version": "3.13", "migrations": True, **request.param}
     project = tmp_path / "project"
-    subprocess.run(["cp", "-a", f"{render(answers, work_dir)}/.", str(project)], check=True)
+    private_copy(render(answers, work_dir), project)
     (project / ".env").write_text(f"POSTGRES_PASSWORD={PASSWORD}\n")
     name = f"fdt-{stack_id(answers)}-{tmp_path.name}".lower().replace("_", "-")[:60]
     with Compose(project, name) as compose:

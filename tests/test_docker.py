@@ -5,7 +5,6 @@ import concurrent.futures
 import http.client
 import re
 import socket
-import subprocess
 import threading
 import time
 import urllib.error
@@ -20,6 +19,7 @@ from template import (
     Container,
     build,
     image_exists,
+    private_copy,
     processes,
     render,
     run,
@@ -296,7 +296,7 @@ def test_code_change_rebuild_reuses_every_dependency_layer(
 ) -> None:
     answers, project, tag = built
     changed = tmp_path / "project"
-    subprocess.run(["cp", "-a", f"{project}/.", str(changed)], check=True)
+    private_copy(project, changed)
     package = answers.get("package_name", "app")
     main = changed / package / "main.py"
     main.write_text(main.read_text() + "\n# a one-line code change\n")

@@ -6,13 +6,12 @@ Pythons (`docker build --target tests`).
 """
 
 import platform
-import shutil
 from pathlib import Path
 
 import pytest
 from conftest import record_python_ran
 
-from template import choices, database_answers, render, run
+from template import choices, database_answers, private_copy, render, run
 
 CASES = [(tool, db) for tool in choices("dependency_tool") for db in ["none", *choices("database")]]
 
@@ -29,7 +28,7 @@ def test_generated_project_installs_from_its_lock_and_passes_its_tests_and_lint(
         **database_answers(database),
     }
     project = tmp_path / "project"
-    shutil.copytree(render(answers, work_dir), project)
+    private_copy(render(answers, work_dir), project)
     env = {"UV_PYTHON": "python3", "UV_PYTHON_DOWNLOADS": "never"}
 
     run(["make", "install"], cwd=project, env=env)
