@@ -45,7 +45,8 @@ ROTATING = {
     "workers": ["auto", "2"],
     "port": [8000, 8080],
     "package_name": ["app", "service"],
-    "forwarded_allow_ips": ["127.0.0.1", "10.0.0.0/8, 192.168.1.5"],
+    "reverse_proxy": None,
+    "forwarded_allow_ips": ["127.0.0.1", "10.0.0.0/8, 192.168.1.5", "*"],
 }
 
 
@@ -74,7 +75,10 @@ def applicable(answers: dict[str, Any]) -> dict[str, Any]:
     if result["process_model"] == "official-image":
         result["python_version"] = "3.11"
     if not result.get("proxy_headers", True):
+        result.pop("reverse_proxy", None)
         result.pop("forwarded_allow_ips", None)
+    if result.get("reverse_proxy") == "nginx":
+        result.pop("forwarded_allow_ips", None)  # nginx's pinned address, by default
     if not result["migrations"]:
         result.pop("migration_step", None)
     return result
@@ -111,7 +115,7 @@ def answers_id(answers: dict[str, Any]) -> str:
             *(str(answers[k]) for k in keys),
             database,
             answers.get("migration_step", ""),
-            "proxy" if answers["proxy_headers"] else "noproxy",
+            "noproxy" if not answers["proxy_headers"] else f"proxy-{answers['reverse_proxy']}",
         ]
     ).strip("-")
 
@@ -298,8 +302,14 @@ class Compose:
     def __init__(self, project: Path, name: str, env: dict[str, str] | None = None) -> None:
         # Each stack builds its own image: stacks of other answers run in parallel.
         self.project, self.name, self.env = project, name, {"IMAGE": f"{name}-image", **(env or {})}
+        services = yaml.safe_load((project / "compose.yaml").read_text())["services"]
+        published = [service for service in ("app", "proxy") if service in services]
+        if "proxy" in services:
+            self.env.update(proxy_network())
         override = project / "compose.test.yaml"
-        override.write_text("services:\n  app:\n    ports: !reset []\n")
+        override.write_text(
+            "services:\n" + "".join(f"  {s}:\n    ports: !reset []\n" for s in published)
+        )
         self.base = [
             "docker",
             "compose",
@@ -326,3 +336,14 @@ class Compose:
     def app_urls(self, port: int = 8000) -> list[str]:
         ids = self("ps", "--quiet", "app").split()
         return [f"http://{container_ip(i)}:{port}" for i in ids]
+
+    def network(self) -> str:
+        return f"{self.name}_default"
+
+
+def proxy_network() -> dict[str, str]:
+    """A pinned network for a stack with nginx, outside Docker's default address pools and
+    distinct per test process (each process runs one stack at a time)."""
+    pid = os.getpid()
+    prefix = f"10.{200 + pid // 256 % 50}.{pid % 256}"
+    return {"NETWORK_SUBNET": f"{prefix}.0/24", "PROXY_ADDRESS": f"{prefix}.10"}

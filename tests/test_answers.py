@@ -37,6 +37,14 @@ INVALID_ANSWERS: list[tuple[dict[str, Any], str]] = [
     ({"forwarded_allow_ips": "10.0.0.0/33"}, "Not an IP address or CIDR network"),
     ({"forwarded_allow_ips": "proxy.internal"}, "Not an IP address or CIDR network"),
     ({"forwarded_allow_ips": "*, 10.0.0.1"}, "'*' already trusts every address"),
+    ({"reverse_proxy": "traefik"}, "Invalid choice"),
+    # With nginx in compose, the trusted address is nginx's own, pinned there.
+    (
+        {"reverse_proxy": "nginx", "forwarded_allow_ips": "10.0.0.0/8"},
+        "give one IPv4 address such as 172.30.0.10",
+    ),
+    ({"reverse_proxy": "nginx", "forwarded_allow_ips": "*"}, "give one IPv4 address"),
+    ({"reverse_proxy": "nginx", "forwarded_allow_ips": "10.0.0.2, 10.0.0.3"}, "one IPv4"),
     ({"database": "mysql"}, "Invalid choice"),
     ({"migration_step": "startup"}, "Invalid choice"),
     ({"port": 80}, "from 1024 to 65535"),

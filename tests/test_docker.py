@@ -60,6 +60,7 @@ COVERING_SET: list[dict[str, Any]] = [
         "process_model": "uvicorn-workers",
         "workers": "2",
         "migrations": False,
+        "proxy_headers": False,
     },
     {
         "dependency_tool": "poetry",
@@ -89,6 +90,7 @@ COVERING_SET: list[dict[str, Any]] = [
         "process_model": "official-image",
         "workers": "2",
         "migrations": False,
+        "proxy_headers": False,
     },
     # Supported, but no stand-in base image exists here: these skip with that reason.
     {
@@ -217,6 +219,33 @@ def test_process_tree_matches_the_process_model_and_worker_count(
         if "--cpus" in extra_args and answers.get("workers", "auto") != "auto":
             expected = int(answers["workers"])  # a fixed count ignores the CPU quota
         assert worker_count(container.id, model) == expected, processes(container.id)
+
+
+FORWARDED_REDIRECT_PROBE = (
+    "import http.client, sys\n"
+    "c = http.client.HTTPConnection(sys.argv[1], sys.argv[2], timeout=10)\n"
+    "c.request('GET', '/items', headers={'Host': 'api.example.test',"
+    " 'X-Forwarded-Proto': 'https', 'X-Forwarded-For': '198.51.100.66'})\n"
+    "print(c.getresponse().getheader('Location'))\n"
+)
+
+
+def test_forwarded_headers_are_believed_from_loopback_only_when_proxy_headers_is_on(
+    built: tuple[dict[str, Any], Path, str],
+) -> None:
+    """The default trusted address is 127.0.0.1; `proxy_headers: no` must ignore even that,
+    in every process model (Gunicorn's own default would trust it)."""
+    answers, _, tag = built
+    port = str(answers.get("port", 8000))
+    with Container(tag, *run_args(answers)) as container:
+        wait_for_http(f"http://{container.ip}:{port}/healthz")
+        from_loopback = container.exec("python", "-c", FORWARDED_REDIRECT_PROBE, "127.0.0.1", port)
+        from_host = run(["python3", "-c", FORWARDED_REDIRECT_PROBE, container.ip, port]).stdout
+
+    believed = "https://api.example.test/items/"
+    ignored = "http://api.example.test/items/"
+    assert from_loopback.strip() == (believed if answers.get("proxy_headers", True) else ignored)
+    assert from_host.strip() == ignored
 
 
 def slow_request(ip: str, started: threading.Event) -> int:

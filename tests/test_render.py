@@ -62,6 +62,10 @@ def expected_presence(answers: dict[str, Any]) -> dict[str, bool]:
         ".env.example": True,
         "compose.yaml": True,
         "compose.dev.yaml": True,
+        "nginx/default.conf.template": answers.get("reverse_proxy") == "nginx",
+        "tests/test_proxy_headers.py": answers["proxy_headers"],
+        f"{package}/workers.py": not answers["proxy_headers"]
+        and model in ("gunicorn", "official-image"),
     }
 
 

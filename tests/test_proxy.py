@@ -1,0 +1,180 @@
+"""nginx in front of the app, for every process model: requests over HTTPS are seen by the
+app as HTTPS with the client's host and real address, and forwarded headers are believed
+from nginx alone, never from a client or from another container on the network."""
+
+import http.client
+import re
+import ssl
+import uuid
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import pytest
+
+from template import Compose, container_ip, private_copy, render, run
+
+pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker")]
+
+# One stack per process model; the build stages match test_docker.py's covering set where
+# they can, so their dependency layers come from the build cache.
+STACKS: list[dict[str, Any]] = [
+    {"dependency_tool": "uv", "process_model": "uvicorn", "python_version": "3.13"},
+    {
+        "dependency_tool": "pip",
+        "process_model": "uvicorn-workers",
+        "workers": "2",
+        "base_variant": "slim",
+        "debian_release": "bookworm",
+        "python_version": "3.14",
+    },
+    {
+        "dependency_tool": "uv",
+        "process_model": "gunicorn",
+        "workers": "2",
+        "python_version": "3.13",
+    },
+    {
+        "dependency_tool": "uv",
+        "process_model": "official-image",
+        "workers": "2",
+        "base_variant": "full",
+        "python_version": "3.11",
+    },
+]
+PUBLIC_HOST = "api.example.test"
+SPOOFED = {"X-Forwarded-For": "198.51.100.66", "X-Forwarded-Proto": "http"}
+
+
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param(
+            a, id=a["process_model"], marks=pytest.mark.xdist_group(f"proxy-{a['process_model']}")
+        )
+        for a in STACKS
+    ],
+)
+def stack(
+    request: pytest.FixtureRequest, work_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Any:
+    answers = {
+        "migrations": False,
+        "proxy_headers": True,
+        "reverse_proxy": "nginx",
+        **request.param,
+    }
+    project = private_copy(render(answers, work_dir), tmp_path_factory.mktemp("proxy") / "project")
+    run(["make", "cert"], cwd=project)  # the README's command for a local certificate
+    name = f"fdt-proxy-{answers['process_model']}-{uuid.uuid4().hex[:8]}"
+    with Compose(project, name) as compose:
+        compose("up", "--build", "--wait", "--wait-timeout", "120")
+        yield compose
+
+
+def address(compose: Compose, service: str) -> str:
+    return container_ip(compose("ps", "--quiet", service).split()[0])
+
+
+class Reply(NamedTuple):
+    status: int
+    location: str | None
+    certificate: bytes | None
+    client_address: str  # this end of the connection, as nginx sees it
+
+
+def https_request(
+    compose: Compose,
+    method: str,
+    path: str,
+    headers: dict[str, str] | None = None,
+    body: str | None = None,
+) -> Reply:
+    # The certificate is `make cert`'s self-signed one for localhost; a test checks that
+    # nginx serves exactly it, instead of verifying it against a CA.
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    connection = http.client.HTTPSConnection(
+        address(compose, "proxy"), 443, context=context, timeout=10
+    )
+    all_headers = {"Host": PUBLIC_HOST, "Content-Type": "application/json", **(headers or {})}
+    connection.request(method, path, body=body, headers=all_headers)
+    response = connection.getresponse()
+    response.read()
+    certificate = connection.sock.getpeercert(binary_form=True)
+    client_address = connection.sock.getsockname()[0]
+    connection.close()
+    return Reply(response.status, response.getheader("Location"), certificate, client_address)
+
+
+def access_log_clients(compose: Compose, marker: str) -> list[str]:
+    """The client addresses the app logged for requests whose path contains `marker`."""
+    logs = compose("logs", "--no-color", "app")
+    return re.findall(rf"(\d+\.\d+\.\d+\.\d+):\d+ - \"GET [^\"]*{marker}", logs)
+
+
+def test_nginx_serves_the_project_certificate_over_https(stack: Compose) -> None:
+    response = https_request(stack, "GET", "/healthz")
+
+    certificate = (stack.project / "nginx/certs/tls.crt").read_text()
+    assert response.status == 200
+    assert response.certificate == ssl.PEM_cert_to_DER_cert(certificate)
+
+
+def test_app_sees_https_and_the_public_host_through_nginx(stack: Compose) -> None:
+    redirect = https_request(stack, "GET", "/items", headers=SPOOFED)
+    created = https_request(stack, "POST", "/items/", body='{"name": "Widget"}', headers=SPOOFED)
+
+    # The client's own X-Forwarded-Proto: http is replaced by what nginx saw: https.
+    assert redirect.status == 307
+    assert redirect.location == f"https://{PUBLIC_HOST}/items/"
+    assert created.status == 201
+    assert re.fullmatch(rf"https://{PUBLIC_HOST}/items/\d+", created.location or "")
+
+
+def test_plain_http_redirects_to_https(stack: Compose) -> None:
+    connection = http.client.HTTPConnection(address(stack, "proxy"), 80, timeout=10)
+    connection.request("GET", "/items?page=2", headers={"Host": PUBLIC_HOST})
+    response = connection.getresponse()
+
+    assert response.status == 308
+    assert response.getheader("Location") == f"https://{PUBLIC_HOST}/items?page=2"
+
+
+def test_app_logs_the_real_client_address_not_one_the_client_claims(stack: Compose) -> None:
+    marker = uuid.uuid4().hex
+    reply = https_request(stack, "GET", f"/items/1?probe={marker}", headers=SPOOFED)
+
+    assert access_log_clients(stack, marker) == [reply.client_address]
+
+
+def test_forwarded_headers_sent_straight_to_the_app_are_not_believed(stack: Compose) -> None:
+    """Another container on the same network, bypassing nginx, claims to be a proxied client."""
+    marker = uuid.uuid4().hex
+    script = (
+        "import http.client\n"
+        "c = http.client.HTTPConnection('app', 8000, timeout=10)\n"
+        f"c.request('GET', '/items?probe={marker}', headers={{'Host': '{PUBLIC_HOST}',"
+        " 'X-Forwarded-For': '198.51.100.66', 'X-Forwarded-Proto': 'https'})\n"
+        "r = c.getresponse()\n"
+        "print(c.sock.getsockname()[0], r.status, r.getheader('Location'))\n"
+    )
+    image = stack.env["IMAGE"]
+    output = run(
+        [
+            "docker",
+            "run",
+            "--rm",
+            "--network",
+            stack.network(),
+            "--entrypoint",
+            "python",
+            image,
+            "-c",
+            script,
+        ]
+    ).stdout.split()
+
+    peer, status, location = output
+    assert (status, location) == ("307", f"http://{PUBLIC_HOST}/items/?probe={marker}")
+    assert access_log_clients(stack, marker) == [peer]
