@@ -7,9 +7,10 @@ export UV_CACHE_DIR := $(CURDIR)/.cache/uv
 export PIP_CACHE_DIR := $(CURDIR)/.cache/pip
 export POETRY_CACHE_DIR := $(CURDIR)/.cache/poetry
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test test-fast docs relock requirements lint clean
+.PHONY: help venv test test-fast bench docs relock requirements lint clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -27,6 +28,9 @@ test: venv ## Run the whole suite (Docker tests run when an engine answers; REQU
 test-fast: venv ## Only the tests that need no Docker and no installs
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -m "not docker and not install" $(PYTEST_ARGS)
 
+bench: venv ## Benchmark answer sets into bench/results/ (make bench BENCH_ARGS="--quick")
+	PATH="$(CURDIR)/$(BIN):$$PATH" PYTHONPATH=tests $(BIN)/python -m bench $(BENCH_ARGS)
+
 docs: venv ## Build the documentation site into site/ (strict: warnings fail)
 	$(BIN)/mkdocs build --strict
 
@@ -38,8 +42,8 @@ requirements: venv ## Re-pin this repository's tooling (requirements-dev.in -> .
 		--custom-compile-command "make requirements" requirements-dev.in -o requirements-dev.txt
 
 lint: venv ## Lint the template's own Python
-	$(BIN)/ruff check tests scripts
-	$(BIN)/ruff format --check tests scripts
+	$(BIN)/ruff check tests scripts bench
+	$(BIN)/ruff format --check tests scripts bench
 
 clean: ## Remove the environment and caches
 	rm -rf $(VENV) .cache .pytest_cache

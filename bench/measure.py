@@ -1,0 +1,303 @@
+"""The measurements, one function each. Everything Docker creates here is named `bench-...`
+and removed again by the caller (see Cleanup)."""
+
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from bench.stats import summarize
+from template import ROOT, Container, build, run, template_snapshot, wait_for_health, wait_for_http
+
+BASELINE_DIR = Path(__file__).resolve().parent / "baseline"
+PIP_LOCKS = ROOT / "includes" / "locks" / "pip"
+PORT = 8000
+# Prefix of every image, container and volume the benchmark creates.
+PREFIX = f"bench-{os.getpid()}"
+
+
+class Cleanup:
+    """Remembers what the run created, and removes exactly that at the end."""
+
+    def __init__(self) -> None:
+        self.images: set[str] = set()
+        self.volumes: set[str] = set()
+
+    def image(self, tag: str) -> None:
+        # By ID too: a rebuild moves the tag and leaves the previous image untagged.
+        self.images.add(image_id(tag))
+        self.images.add(tag)
+
+    def close(self) -> None:
+        for volume in self.volumes:
+            subprocess.run(["docker", "volume", "rm", "--force", volume], capture_output=True)
+        for image in sorted(self.images, key=lambda name: name.startswith("sha256:")):
+            subprocess.run(["docker", "image", "rm", image], capture_output=True)
+
+
+# The machine ------------------------------------------------------------------------------
+
+
+def load_average() -> list[float]:
+    return [float(value) for value in Path("/proc/loadavg").read_text().split()[:3]]
+
+
+def machine() -> dict[str, Any]:
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
+    memory = re.search(r"^MemTotal:\s*(\d+) kB", Path("/proc/meminfo").read_text(), re.M)
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model.group(1).strip() if model else "unknown",
+        "memory_gb": round(int(memory.group(1)) / 1e6, 1) if memory else None,
+        "kernel": platform.release(),
+    }
+
+
+def locked_version(package: str) -> str:
+    """The version the template's locks pin (all lock variants pin the same ones)."""
+    text = (PIP_LOCKS / "none-gunicorn.txt").read_text()
+    match = re.search(rf"^{re.escape(package)}==(\S+)", text, re.M)
+    return match.group(1) if match else "unknown"
+
+
+def versions() -> dict[str, str]:
+    wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True)
+    return {
+        "docker": run(["docker", "version", "--format", "{{.Server.Version}}"]).stdout.strip(),
+        "buildx": run(["docker", "buildx", "version"]).stdout.split()[1],
+        "python (host)": platform.python_version(),
+        "copier": version("copier"),
+        "wrk": (wrk.stdout + wrk.stderr).split()[1],
+        **{name: locked_version(name) for name in ("fastapi", "uvicorn", "gunicorn")},
+    }
+
+
+# copier copy -----------------------------------------------------------------------------
+
+
+def copier_copy(answers: dict[str, Any], repetitions: int, work: Path) -> dict[str, Any]:
+    """Wall time of the `copier copy` command line, as a user runs it (Python start-up
+    included), from a plain directory so that no git clone is timed."""
+    source = template_snapshot(work)
+    data = [arg for key, value in answers.items() for arg in ("--data", f"{key}={value}")]
+    seconds = []
+    for _ in range(repetitions):
+        destination = Path(tempfile.mkdtemp(dir=work)) / "project"
+        command = [sys.executable, "-m", "copier", "copy", "--defaults", "--quiet", *data]
+        start = time.monotonic()
+        run([*command, str(source), str(destination)])
+        seconds.append(time.monotonic() - start)
+    files = [path for path in destination.rglob("*") if path.is_file()]
+    return {
+        "answers": answers,
+        "seconds": summarize(seconds),
+        "files": len(files),
+        "bytes": sum(path.stat().st_size for path in files),
+    }
+
+
+# Images and builds -----------------------------------------------------------------------
+
+
+def base_image_of(project: Path) -> str:
+    match = re.search(r"^ARG BASE_IMAGE=(\S+)$", (project / "Dockerfile").read_text(), re.M)
+    if not match:
+        raise ValueError(f"no BASE_IMAGE in {project / 'Dockerfile'}")
+    return match.group(1)
+
+
+def image_id(image: str) -> str:
+    return run(["docker", "image", "inspect", "--format", "{{.Id}}", image]).stdout.strip()
+
+
+def image_bytes(image: str) -> int:
+    return int(run(["docker", "image", "inspect", "--format", "{{.Size}}", image]).stdout)
+
+
+def venv_bytes(image: str) -> int:
+    command = ["docker", "run", "--rm", "--entrypoint", "du", image, "-sb", "/opt/venv"]
+    return int(run(command).stdout.split()[0])
+
+
+def image_sizes(tag: str, base: str) -> dict[str, Any]:
+    runtime, base_size, venv = image_bytes(tag), image_bytes(base), venv_bytes(tag)
+    return {
+        "base_image": base,
+        "base_bytes": base_size,
+        "runtime_bytes": runtime,
+        "overhead_bytes": runtime - base_size,
+        "venv_bytes": venv,
+        "overhead_over_venv": (runtime - base_size) / venv,
+    }
+
+
+def timed_build(project: Path, tag: str, cold: bool) -> tuple[float, str]:
+    """One `docker build` of the runtime image: its seconds and BuildKit's log."""
+    start = time.monotonic()
+    if cold:
+        # template.build has no way to pass --no-cache, so the cold build calls Docker itself.
+        command = ["docker", "build", "--progress=plain", "--no-cache", "--tag", tag, "."]
+        result = run(command, cwd=project, env={"DOCKER_BUILDKIT": "1"})
+        log = result.stdout + result.stderr
+    else:
+        log = build(project, tag)
+    return time.monotonic() - start, log
+
+
+def dependency_steps(log: str) -> tuple[int, int]:
+    """(dependency steps, of which reused from the cache): the steps of the `build` stage,
+    where the dependencies are installed, and the runtime stage's copy of /opt/venv."""
+    steps = [
+        line.split()[0]
+        for line in log.splitlines()
+        # FROM is resolved, never reported as CACHED; BuildKit pads step numbers.
+        if re.match(r"^#\d+ \[build +\d+/\d+\] (?!FROM)", line)
+        or re.match(r"^#\d+ \[runtime +\d+/\d+\] COPY --from=build ", line)
+    ]
+    reused = [number for number in steps if f"\n{number} CACHED" in log]
+    return len(steps), len(reused)
+
+
+def builds(
+    project: Path, tag: str, package: str, repetitions: dict[str, int], cleanup: Cleanup
+) -> dict[str, Any]:
+    cold, warm, change = [], [], []
+    for _ in range(repetitions["cold"]):
+        seconds, _ = timed_build(project, tag, cold=True)
+        cold.append(seconds)
+        cleanup.image(tag)
+    for _ in range(repetitions["warm"]):
+        seconds, _ = timed_build(project, tag, cold=False)
+        warm.append(seconds)
+    changed = Path(tempfile.mkdtemp(dir=project.parent)) / "changed"
+    shutil.copytree(project, changed, symlinks=True)
+    main = changed / package / "main.py"
+    original = main.read_text()
+    reuse = []
+    for index in range(repetitions["change"]):
+        # A different line each time, so every repetition is a real change.
+        main.write_text(f"{original}\n# benchmark change {index} {time.time_ns()}\n")
+        seconds, log = timed_build(changed, f"{tag}-changed", cold=False)
+        change.append(seconds)
+        reuse.append(dependency_steps(log))
+        cleanup.image(f"{tag}-changed")
+    shutil.rmtree(changed.parent)
+    return {
+        "cold_seconds": summarize(cold),
+        "warm_seconds": summarize(warm),
+        "code_change_seconds": summarize(change),
+        "dependency_steps": reuse[-1][0],
+        "dependency_steps_reused": min(reused for _, reused in reuse),
+        "code_change_over_cold": summarize(change)["median"] / summarize(cold)["median"],
+    }
+
+
+# Containers ------------------------------------------------------------------------------
+
+
+def run_args(answers: dict[str, Any], volume: str | None) -> list[str]:
+    """How the compose file runs the app: read-only, no capabilities, data on a volume."""
+    args = ["--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL"]
+    args += ["--security-opt", "no-new-privileges"]
+    if answers.get("migrations", True) and answers.get("database", "sqlite") == "sqlite":
+        args += (
+            ["--volume", f"{volume}:/app/data"]
+            if volume
+            else ["--tmpfs", "/app/data:uid=10001,gid=10001"]
+        )
+    return args
+
+
+def migrated_volume(image: str, package: str, name: str, cleanup: Cleanup) -> str:
+    """A volume holding an SQLite database at the current schema, as the compose stack's
+    one-shot migrate service leaves it."""
+    run(["docker", "volume", "create", name])
+    cleanup.volumes.add(name)
+    command = ["docker", "run", "--rm", "--volume", f"{name}:/app/data", "--entrypoint"]
+    run([*command, "python", image, "-m", f"{package}.db.migrate"])
+    return name
+
+
+def cold_starts(image: str, answers: dict[str, Any], repetitions: int, name: str) -> dict[str, Any]:
+    """From `docker run` to the first 200 from /healthz; once also to Docker's `healthy`."""
+    seconds = []
+    healthy = None
+    for index in range(repetitions):
+        start = time.monotonic()
+        with Container(image, "--name", f"{name}-{index}", *run_args(answers, None)) as container:
+            wait_for_http(f"http://{container.ip}:{PORT}/healthz", timeout=60)
+            seconds.append(time.monotonic() - start)
+            if index == 0:
+                status = wait_for_health(container.id, timeout=90)
+                healthy = time.monotonic() - start if status == "healthy" else None
+    return {"first_200_seconds": summarize(seconds), "healthy_seconds": healthy}
+
+
+MEMORY_PROBE = """
+import json, os
+rows = []
+for pid in filter(str.isdigit, os.listdir('/proc')):
+    try:
+        cmdline = open(f'/proc/{pid}/cmdline').read().replace('\\0', ' ').strip()
+        status = dict(line.split(':', 1) for line in open(f'/proc/{pid}/status'))
+        try:
+            rollup = dict(line.split(':', 1) for line in open(f'/proc/{pid}/smaps_rollup') if ':' in line and not line[0].isdigit())
+            pss = int(rollup['Pss'].split()[0])
+        except (OSError, KeyError):
+            pss = None
+    except OSError:
+        continue
+    if cmdline and 'MEMORY_PROBE' not in cmdline:
+        rows.append({'pid': int(pid), 'ppid': int(status['PPid']), 'cmdline': cmdline,
+                     'rss_kb': int(status['VmRSS'].split()[0]), 'pss_kb': pss})
+print(json.dumps(rows))
+# MEMORY_PROBE
+"""
+
+
+def memory(container: str) -> dict[str, Any]:
+    """Resident memory of the container's server processes. RSS counts pages that forked
+    workers share with their parent in each of them; PSS divides shared pages among them,
+    so the PSS of all processes adds up to what the container really holds."""
+    rows = json.loads(run(["docker", "exec", container, "python", "-c", MEMORY_PROBE]).stdout)
+    servers = [row for row in rows if "resource_tracker" not in row["cmdline"]]
+    if len(servers) == 1:
+        supervisor, workers = None, servers
+    else:
+        supervisor = next(row for row in servers if row["pid"] == 1)
+        workers = [row for row in servers if row["pid"] != 1]
+    return {
+        "workers": len(workers),
+        "worker_rss_mb": [row["rss_kb"] / 1024 for row in workers],
+        "worker_pss_mb": [row["pss_kb"] / 1024 for row in workers if row["pss_kb"] is not None],
+        "supervisor_rss_mb": supervisor["rss_kb"] / 1024 if supervisor else None,
+        "total_pss_mb": sum(row["pss_kb"] or 0 for row in rows) / 1024,
+        "processes": [row["cmdline"][:120] for row in rows],
+    }
+
+
+def create_item(url: str) -> int:
+    request = urllib.request.Request(
+        f"{url}/items/",
+        data=json.dumps({"name": "benchmark", "description": "read under load"}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return int(json.load(response)["id"])
+
+
+def wait_until_serving(url: str, timeout: float = 60) -> None:
+    wait_for_http(f"{url}/healthz", timeout=timeout)
+    # Supervisors start their workers one after another: give the last one time to boot.
+    time.sleep(2)
