@@ -189,6 +189,17 @@ def run(
     return result
 
 
+def readme_commands(project: Path) -> list[str]:
+    """The shell commands in the generated README's ```sh blocks, without their comments."""
+    commands, in_shell_block = [], False
+    for line in (project / "README.md").read_text().splitlines():
+        if line.startswith("```"):
+            in_shell_block = line == "```sh"
+        elif in_shell_block and line.strip():
+            commands.append(line.split(" #")[0].strip())
+    return commands
+
+
 # Docker ---------------------------------------------------------------------------------
 
 

@@ -58,7 +58,12 @@ def stack(request: pytest.FixtureRequest, work_dir: Path, tmp_path: Path) -> Any
     answers = {"python_version": "3.13", "migrations": True, **request.param}
     project = tmp_path / "project"
     private_copy(render(answers, work_dir), project)
-    (project / ".env").write_text(f"POSTGRES_PASSWORD={PASSWORD}\n")
+    # As the README says: copy .env.example, then fill in the required password.
+    run(["cp", ".env.example", ".env"], cwd=project)
+    env_file = project / ".env"
+    env_file.write_text(
+        env_file.read_text().replace("POSTGRES_PASSWORD=\n", f"POSTGRES_PASSWORD={PASSWORD}\n")
+    )
     name = f"fdt-{stack_id(answers)}-{tmp_path.name}".lower().replace("_", "-")[:60]
     with Compose(project, name) as compose:
         yield answers, compose

@@ -4,11 +4,13 @@ dependency tool, base variant, Debian release, Python version and process model 
 import concurrent.futures
 import http.client
 import re
+import shlex
 import socket
 import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +20,11 @@ from conftest import record_python_ran
 from template import (
     Container,
     build,
+    container_ip,
     image_exists,
     private_copy,
     processes,
+    readme_commands,
     render,
     run,
     wait_for_health,
@@ -246,6 +250,48 @@ def test_forwarded_headers_are_believed_from_loopback_only_when_proxy_headers_is
     ignored = "http://api.example.test/items/"
     assert from_loopback.strip() == (believed if answers.get("proxy_headers", True) else ignored)
     assert from_host.strip() == ignored
+
+
+def test_readme_docker_run_commands_migrate_and_serve(
+    built: tuple[dict[str, Any], Path, str],
+) -> None:
+    """The README's `docker run` lines, as written, with this test's image, volume and
+    port: the migration step first (where there is one), then the server."""
+    answers, project, tag = built
+    slug, volume = "my-service", f"fdt-readme-{uuid.uuid4().hex[:8]}"
+    unreachable = "postgresql+asyncpg://app:secret@db.invalid:5432/app"
+    commands = []
+    for line in readme_commands(project):
+        if line.startswith("docker run "):
+            line = line.replace(f"{slug}-data:", f"{volume}:").replace(
+                "postgresql+asyncpg://...", unreachable
+            )
+            commands.append([tag if word == slug else word for word in shlex.split(line)])
+    *migration, serve = commands
+    assert len(migration) == (1 if answers.get("migrations") else 0), commands
+    try:
+        for command in migration:
+            step = run(
+                [*command[:2], "--env", "DATABASE_WAIT_SECONDS=2", *command[2:]], check=False
+            )
+            if answers.get("database") == "postgresql":  # no server here: a clear failure
+                assert step.returncode != 0
+                assert "db.invalid:5432/app did not accept connections" in step.stderr, step.stderr
+                assert "secret" not in step.stderr and "Traceback" not in step.stderr
+            else:
+                assert step.returncode == 0, step.stdout + step.stderr
+        # Detached, and published on a free host port: tests run side by side.
+        published = [re.sub(r"^(\d+):(\d+)$", r"127.0.0.1::\2", word) for word in serve]
+        server = run([*published[:2], "--detach", *published[2:]]).stdout.strip()
+        try:
+            url = f"http://{container_ip(server)}:{answers.get('port', 8000)}"
+            wait_for_http(f"{url}/healthz")
+            if answers.get("database") != "postgresql":  # the server reads the migrated data
+                assert urllib.request.urlopen(f"{url}/items/", timeout=10).status == 200
+        finally:
+            run(["docker", "rm", "--force", server], check=False)
+    finally:
+        run(["docker", "volume", "rm", "--force", volume], check=False)
 
 
 def slow_request(ip: str, started: threading.Event) -> int:

@@ -2,6 +2,7 @@
 
 import ast
 import json
+import re
 import shutil
 import tomllib
 from pathlib import Path
@@ -11,9 +12,16 @@ import copier
 import pytest
 import yaml
 
-from template import ROOT, answers_id, matrix, render, run, template_snapshot
+from template import ROOT, answers_id, matrix, readme_commands, render, run, template_snapshot
 
 LOCKS = ROOT / "includes" / "locks"
+# README commands that are not make targets, and the tests that run them as written.
+README_COMMANDS_RUN_BY_TESTS = {
+    "docker run ": "test_docker.py::test_readme_docker_run_commands_migrate_and_serve",
+    "cp .env.example .env": "test_compose.py (its stacks start from this copy)",
+    "copier update": "test_update.py",
+    "copier check-update": "test_update.py",
+}
 
 MATRIX = matrix()
 
@@ -161,3 +169,19 @@ def test_render_compose_files_are_valid(rendered: tuple[dict[str, Any], Path]) -
         cwd=project,
         env=env,
     )
+
+
+def test_every_readme_command_is_a_make_target_or_run_by_a_test(
+    rendered: tuple[dict[str, Any], Path],
+) -> None:
+    _, project = rendered
+    makefile = (project / "Makefile").read_text()
+    for command in readme_commands(project):
+        if command.startswith("make "):
+            target = command.split()[1]
+            assert re.search(rf"^{re.escape(target)}:", makefile, re.M), command
+        else:
+            assert command.startswith(tuple(README_COMMANDS_RUN_BY_TESTS)), (
+                f"{command!r}: make it a Makefile target, or run it in a test and list it in "
+                "README_COMMANDS_RUN_BY_TESTS"
+            )
