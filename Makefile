@@ -42,8 +42,8 @@ requirements: venv ## Re-pin this repository's tooling (requirements-dev.in -> .
 		--custom-compile-command "make requirements" requirements-dev.in -o requirements-dev.txt
 
 lint: venv ## Lint the template's own Python
-	$(BIN)/ruff check tests scripts bench
-	$(BIN)/ruff format --check tests scripts bench
+	$(BIN)/ruff check tests scripts bench update-migrations
+	$(BIN)/ruff format --check tests scripts bench update-migrations
 
 clean: ## Remove the environment and caches
 	rm -rf $(VENV) .cache .pytest_cache

@@ -43,6 +43,9 @@ PIP_COMPILE = [
     "--allow-unsafe",
     "--strip-extras",
     "--no-header",
+    # This machine's pip configuration (local mirrors) must not end up in shipped locks.
+    "--no-emit-index-url",
+    "--no-emit-find-links",
 ]
 
 
@@ -104,7 +107,9 @@ def main() -> None:
     if unknown := set(args.tools) - set(LOCK_FILES):
         parser.error(f"unknown tools {sorted(unknown)}; choose from {list(LOCK_FILES)}")
     with tempfile.TemporaryDirectory() as workdir:
-        for tool, database, server in itertools.product(args.tools or list(LOCK_FILES), DATABASES, SERVERS):
+        for tool, database, server in itertools.product(
+            args.tools or list(LOCK_FILES), DATABASES, SERVERS
+        ):
             relock(tool, database, server, Path(workdir))
 
 

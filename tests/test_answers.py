@@ -45,6 +45,9 @@ INVALID_ANSWERS: list[tuple[dict[str, Any], str]] = [
     ),
     ({"reverse_proxy": "nginx", "forwarded_allow_ips": "*"}, "give one IPv4 address"),
     ({"reverse_proxy": "nginx", "forwarded_allow_ips": "10.0.0.2, 10.0.0.3"}, "one IPv4"),
+    # What an update from `reverse_proxy: none` offers as the default: loopback.
+    ({"reverse_proxy": "nginx", "forwarded_allow_ips": "127.0.0.1"}, "not loopback"),
+    ({"reverse_proxy": "nginx", "forwarded_allow_ips": "10.9.0.1"}, "Docker's gateway"),
     ({"database": "mysql"}, "Invalid choice"),
     ({"migration_step": "startup"}, "Invalid choice"),
     ({"port": 80}, "from 1024 to 65535"),

@@ -115,6 +115,12 @@ def test_shipped_toml_locks_parse(lock: Path) -> None:
     tomllib.loads(lock.read_text().replace("{{ project_slug }}", "my-service"))
 
 
+@pytest.mark.parametrize("lock", sorted(LOCKS.glob("*/*.*")), ids=lambda p: p.name)
+def test_shipped_locks_hold_no_paths_or_indexes_of_the_machine_that_made_them(lock: Path) -> None:
+    text = lock.read_text()
+    assert "file://" not in text and "/opt/" not in text and "--find-links" not in text
+
+
 def test_render_python_compiles_and_is_ruff_clean(rendered: tuple[dict[str, Any], Path]) -> None:
     _, project = rendered
     for path in project.rglob("*.py"):

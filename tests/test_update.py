@@ -462,7 +462,7 @@ def test_update_merges_template_change_next_to_team_edit_and_marks_a_clash(
     copier("update", "--defaults", "--conflict", "rej", cwd=rej_project)
 
     # With --conflict rej the file takes the new template's line, and the team's clashing
-    # change waits in the .rej file (which the generated .gitignore hides from git status).
+    # change waits in the .rej file, which `git status` lists until it is dealt with.
     assert '] = "ERROR"' in (rej_project / "app/settings.py").read_text()
     assert '+    ] = "WARNING"' in (rej_project / "app/settings.py.rej").read_text()
     assert "greetings.router" in (rej_project / "app/api/__init__.py").read_text()
