@@ -20,9 +20,11 @@ from typing import Any
 from bench import answers as answer_sets
 from bench import measure, report
 from bench.load import LoadSettings, require_wrk, stop_under_load, throughput
+from bench.stats import Summary, summarize
 from template import Container, docker_available, image_exists, render, run
 
 RESULTS = Path(__file__).resolve().parent / "results"
+DOCS_PAGE = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 STARTED = time.monotonic()
 
 FULL = {
@@ -112,20 +114,30 @@ def load_phase(
             bare_memory[bare_model] = measure.memory(bare.id)
             urls[f"bare {bare_model}"] = f"{bare_url}/healthz"
         log(f"{answers['process_model']}: wrk on {', '.join(urls)}")
+        load_average = measure.load_average()[0]
         results = throughput(urls, load)
         after = measure.memory(app.id)
-    same = results[f"bare {model}"]["requests_per_second"]["median"]
-    one = results["bare uvicorn"]["requests_per_second"]["median"]
+
+    def paired(endpoint: str, bare: str) -> Summary:
+        """The ratio of each run to the bare app's run right after it: pairs close in
+        time share the machine's other load, so their ratios vary less than the runs."""
+        app_runs = results[endpoint]["requests_per_second"]["values"]
+        bare_runs = results[bare]["requests_per_second"]["values"]
+        return summarize([a / b for a, b in zip(app_runs, bare_runs, strict=True)])
+
     rows = []
     for endpoint in (name for name in urls if name.startswith("/")):
-        rps = results[endpoint]["requests_per_second"]["median"]
+        same, one = paired(endpoint, f"bare {model}"), paired(endpoint, "bare uvicorn")
         rows.append(
             {
                 "cpus": cpus,
                 "endpoint": endpoint,
                 **results[endpoint],
-                "over_baseline_same_model": rps / same,
-                "over_bare_uvicorn": rps / one,
+                "over_baseline_same_model": same["median"],
+                "over_bare_uvicorn": one["median"],
+                "over_baseline_same_model_runs": same,
+                "over_bare_uvicorn_runs": one,
+                "load_average_1min": load_average,
             }
         )
     baselines = [
@@ -207,6 +219,13 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         "for --quick a temporary directory, so that a trial never replaces the committed "
         "results)",
     )
+    parser.add_argument(
+        "--report",
+        type=Path,
+        metavar="JSON",
+        help="measure nothing: render the Markdown again from a results file (after a "
+        "change to the report's layout)",
+    )
     arguments = parser.parse_args(argv)
     if arguments.output is None:
         quick = Path(tempfile.gettempdir()) / "bench-quick" / "latest"
@@ -214,8 +233,25 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     return arguments
 
 
+def write(result: dict[str, Any], output: Path) -> None:
+    markdown = report.render(result)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    output.with_suffix(".md").write_text(markdown + "\n")
+    print(markdown)
+    if output == RESULTS / "latest":
+        report.update_docs_page(DOCS_PAGE, markdown)
+        log(f"updated {DOCS_PAGE}")
+    log(f"wrote {output}.md and .json")
+
+
 def main(argv: list[str] | None = None) -> None:
     arguments = parse_arguments(argv)
+    if arguments.report:
+        result = json.loads(arguments.report.read_text())
+        result["targets"] = report.targets(result)  # derived from the measurements
+        write(result, arguments.output)
+        return
     require_wrk()
     if not docker_available():
         raise SystemExit("no Docker engine answers: the benchmark builds and runs images")
@@ -260,12 +296,7 @@ def main(argv: list[str] | None = None) -> None:
     result["duration_minutes"] = (time.monotonic() - STARTED) / 60
     result["targets"] = report.targets(result)
 
-    markdown = report.render(result)
-    arguments.output.parent.mkdir(parents=True, exist_ok=True)
-    arguments.output.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    arguments.output.with_suffix(".md").write_text(markdown + "\n")
-    print(markdown)
-    log(f"wrote {arguments.output}.md and .json")
+    write(result, arguments.output)
 
 
 if __name__ == "__main__":

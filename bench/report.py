@@ -1,5 +1,7 @@
 """The issue's targets, checked against a result, and the result as Markdown."""
 
+import re
+from pathlib import Path
 from typing import Any
 
 from bench.stats import Summary
@@ -16,10 +18,6 @@ def target(name: str, subject: str, value: float, limit: str, passed: bool) -> d
     return {"target": name, "subject": subject, "value": value, "limit": limit, "passed": passed}
 
 
-def healthz_rows(combination: dict[str, Any]) -> dict[int, dict[str, Any]]:
-    return {row["cpus"]: row for row in combination["load"] if row["endpoint"] == "/healthz"}
-
-
 def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     checks = []
     for combination in result["combinations"]:
@@ -27,8 +25,8 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
             continue
         label = combination["label"]
         model = combination["answers"]["process_model"]
-        for cpus, row in sorted(healthz_rows(combination).items()):
-            ratio = row["over_baseline_same_model"]
+        for row in (row for row in combination["load"] if row["endpoint"] == "/healthz"):
+            cpus, ratio = row["cpus"], row["over_baseline_same_model"]
             checks.append(
                 target(
                     "/healthz throughput over the bare app in the same process model",
@@ -38,21 +36,9 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
                     ratio >= HEALTHZ_OVER_BASELINE,
                 )
             )
-        rows = healthz_rows(combination)
         workers = {memory["cpus"]: memory["idle"]["workers"] for memory in combination["memory"]}
         if model != "uvicorn" and workers.get(1) == 1 and workers.get(2) == 2:
-            ratio = (
-                rows[2]["requests_per_second"]["median"] / rows[1]["requests_per_second"]["median"]
-            )
-            checks.append(
-                target(
-                    "2 workers on 2 CPUs over 1 worker on 1 CPU (/healthz)",
-                    label,
-                    ratio,
-                    f">= {TWO_OVER_ONE}",
-                    ratio >= TWO_OVER_ONE,
-                )
-            )
+            checks += scaling(combination)
         build = combination["build"]
         ratio = build["code_change_over_cold"]
         all_reused = build["dependency_steps_reused"] == build["dependency_steps"]
@@ -99,6 +85,38 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     return checks
 
 
+def scaling(combination: dict[str, Any]) -> list[dict[str, Any]]:
+    """2 workers on 2 CPUs over 1 worker on 1 CPU, for each endpoint measured."""
+    model = combination["answers"]["process_model"]
+    rps = {
+        (row["endpoint"], row["cpus"]): row["requests_per_second"]["median"]
+        for row in combination["load"]
+    }
+    # The bare app shows how far this machine itself lets two workers scale: wrk and
+    # Docker's log handling share its CPUs.
+    bare = {
+        b["cpus"]: b["requests_per_second"]["median"]
+        for b in combination["baselines"]
+        if b["model"] == model
+    }
+    checks = []
+    for endpoint in dict.fromkeys(endpoint for endpoint, _ in rps):
+        ratio = rps[endpoint, 2] / rps[endpoint, 1]
+        subject = combination["label"]
+        if endpoint == "/healthz":
+            subject += f" (the bare app in the same model: {bare[2] / bare[1]:.2f})"
+        checks.append(
+            target(
+                f"2 workers on 2 CPUs over 1 worker on 1 CPU (`{endpoint}`)",
+                subject,
+                ratio,
+                f">= {TWO_OVER_ONE}",
+                ratio >= TWO_OVER_ONE,
+            )
+        )
+    return checks
+
+
 # Markdown ---------------------------------------------------------------------------------
 
 
@@ -121,7 +139,7 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
     return [*lines, ""]
 
 
-def ratio(value: float | None) -> str:
+def times(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}x"
 
 
@@ -140,11 +158,16 @@ def render(result: dict[str, Any]) -> str:
         "- Versions: " + ", ".join(f"{k} {v}" for k, v in result["versions"].items()) + ".",
         f"- Load average (1, 5, 15 min) at the start: {', '.join(map(str, load['start']))}; "
         f"at the end: {', '.join(map(str, load['end']))}.",
-        f"- Repetitions: {settings['repetitions']}; load: wrk with {settings['load']['threads']} "
+        "- Repetitions: "
+        + ", ".join(f"{name} {n}" for name, n in settings["repetitions"].items())
+        + f"; load: wrk with {settings['load']['threads']} "
         f"thread and {settings['load']['connections']} connections, "
         f"{settings['load']['repetitions']} runs of {settings['load']['seconds']} s after a "
         f"{settings['load']['warmup_seconds']} s warm-up.",
-        "- Figures are medians, with the spread (minimum-maximum) in brackets. MB is 10⁶ bytes.",
+        "- Figures are medians, with the spread (minimum-maximum) in brackets. MB is 10⁶ bytes. "
+        "A ratio to the bare app is the median of the ratios of each run to the bare app's run "
+        "next to it. The load average column is the machine's 1-minute load average when the "
+        "row's runs began.",
         "",
     ]
     lines += [f"- {note}" for note in result["notes"]] + [""]
@@ -177,7 +200,7 @@ def render(result: dict[str, Any]) -> str:
             megabytes(c["image"]["runtime_bytes"]),
             megabytes(c["image"]["overhead_bytes"]),
             megabytes(c["image"]["venv_bytes"]),
-            ratio(c["image"]["overhead_over_venv"]),
+            times(c["image"]["overhead_over_venv"]),
         ]
         for c in ran
     ]
@@ -226,13 +249,14 @@ def render(result: dict[str, Any]) -> str:
                     spread(row["requests_per_second"], 0),
                     spread(row["p50_ms"], 1),
                     spread(row["p99_ms"], 1),
-                    ratio(row["over_baseline_same_model"]),
-                    ratio(row["over_bare_uvicorn"]),
+                    spread(row["over_baseline_same_model_runs"]),
+                    spread(row["over_bare_uvicorn_runs"]),
                     str(row["failed_requests"]),
+                    f"{row['load_average_1min']:.1f}",
                 ]
             )
     header = ["answers", "CPUs", "workers", "endpoint", "requests/s", "p50 ms", "p99 ms"]
-    header += ["x bare, same model", "x bare, one Uvicorn", "failed"]
+    header += ["x bare, same model", "x bare, one Uvicorn", "failed", "load average"]
     lines += table(header, rows)
     for c in ran:
         lines += [f"- `{c['label']}`, item read: {note}" for note in c.get("load_notes", [])]
@@ -313,3 +337,17 @@ def failures(shutdown: dict[str, Any]) -> str:
         if reasons
         else str(shutdown["failed_requests"])
     )
+
+
+# The line in docs/benchmarks.md after which the page shows the latest results.
+DOCS_MARKER = "<!-- The section below is bench/results/latest.md from the last full run. -->"
+
+
+def update_docs_page(page: Path, markdown: str) -> None:
+    """Put the results under the marker, one heading level down, without their title."""
+    text = page.read_text()
+    if DOCS_MARKER not in text:
+        raise ValueError(f"{page} has no line {DOCS_MARKER}")
+    body = markdown.split("\n", 1)[1].lstrip("\n")  # drop "# Benchmark results"
+    body = re.sub(r"^(#+) ", r"#\1 ", body, flags=re.M)
+    page.write_text(text.split(DOCS_MARKER)[0] + DOCS_MARKER + "\n\n" + body.rstrip() + "\n")
