@@ -1,6 +1,6 @@
 """`make bench`: measure answer sets side by side and write bench/results/latest.{md,json}.
 
-make bench                                   # the default set (about 25 minutes)
+make bench                                   # the default set (about 20 minutes)
 make bench BENCH_ARGS="--quick"              # one quick pass, to try changes
 make bench BENCH_ARGS="--answers process_model=gunicorn,base_variant=full"
 """
