@@ -55,8 +55,8 @@ NOTES = [
     "socket is expected (nothing listens any more); a request whose connection was accepted "
     "and that got no answer, or an error status, is a failure.",
     "Cold start is timed from before `docker run` to the first 200, polling every 0.1 s. "
-    "Docker reports `healthy` only after the first HEALTHCHECK probe, one interval (10 s) "
-    "after the start.",
+    "Docker's `healthy` is not timed: its HEALTHCHECK probes every second while the "
+    "container starts (`--start-interval=1s`).",
 ]
 
 
