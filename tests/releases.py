@@ -24,6 +24,7 @@ CHANGELOG = ROOT / "CHANGELOG.md"
 # here in the same commit that opens the next CHANGELOG.md entry (docs/maintaining.md).
 RELEASED: dict[str, str] = {
     "v0.1.0": "d806aeec38eb43b7618307aae3ae6fcf39b5ad7f",
+    "v0.2.0": "2fb6902addd0b81b26f14fa2429e99bc750d6ac2",
 }
 
 # Git needs an identity to commit; the machine running the tests may have none.
