@@ -30,7 +30,7 @@ from releases import (
     unhandled_questions,
 )
 
-from template import COPIER_YML, run
+from template import COPIER_YML, private_copy, render, run
 
 COPIER = str(Path(sys.executable).with_name("copier"))
 OLDEST = min(RELEASED, key=lambda version: [int(part) for part in version[1:].split(".")])
@@ -466,6 +466,38 @@ def test_update_merges_template_change_next_to_team_edit_and_marks_a_clash(
     assert '] = "ERROR"' in (rej_project / "app/settings.py").read_text()
     assert '+    ] = "WARNING"' in (rej_project / "app/settings.py.rej").read_text()
     assert "greetings.router" in (rej_project / "app/api/__init__.py").read_text()
+
+
+def test_generated_hooks_catch_what_an_update_leaves_outside_a_git_merge(
+    work_dir: Path, tmp_path: Path
+) -> None:
+    """`copier update` makes no git merge, so the conflict-marker hook must not wait for one,
+    and `*.rej` files must show in `git status` rather than be ignored."""
+    project = private_copy(render({}, work_dir), tmp_path / "project")
+    git("init", "--quiet", cwd=project)
+    (project / "app/settings.py").write_text(
+        "<<<<<<< before updating\nx\n=======\ny\n>>>>>>> after\n"
+    )
+    hooks = yaml.safe_load((project / ".pre-commit-config.yaml").read_text())
+    [marker_hook] = [
+        hook
+        for repo in hooks["repos"]
+        for hook in repo["hooks"]
+        if hook["id"] == "check-merge-conflict"
+    ]
+    check = [sys.executable, "-m", "pre_commit_hooks.check_merge_conflict"]
+
+    with_config = run(
+        [*check, *marker_hook.get("args", []), "app/settings.py"], cwd=project, check=False
+    )
+    as_shipped_upstream = run([*check, "app/settings.py"], cwd=project, check=False)
+
+    assert with_config.returncode == 1 and "Merge conflict string" in with_config.stdout
+    assert as_shipped_upstream.returncode == 0, "without its args the hook ignores the markers"
+    (project / "app/settings.py.rej").write_text("-x\n+y\n")
+    assert "app/settings.py.rej" in git(
+        "status", "--porcelain", "--untracked-files=all", cwd=project
+    )
 
 
 def test_migration_carries_renamed_answer_and_needs_trust_only_when_crossed(
