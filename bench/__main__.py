@@ -21,7 +21,7 @@ from bench import answers as answer_sets
 from bench import measure, report
 from bench.load import LoadSettings, require_wrk, stop_under_load, throughput
 from bench.stats import Summary, summarize
-from template import Container, docker_available, image_exists, render, run
+from template import Container, base_image, docker_available, image_exists, render, run
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DOCS_PAGE = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
@@ -164,7 +164,7 @@ def bench_combination(
     full = answer_sets.with_defaults(answers)
     entry: dict[str, Any] = {"label": label, "answers": full}
     project = render(answers, work)
-    base = measure.base_image_of(project)
+    base = base_image(project)
     if not image_exists(base):
         entry["skipped"] = (
             f"no local image `{base}`: this machine's stand-ins have no Python 3.12 and no "

@@ -16,7 +16,18 @@ from pathlib import Path
 from typing import Any
 
 from bench.stats import summarize
-from template import ROOT, Container, build, run, template_snapshot, wait_for_health, wait_for_http
+from template import (
+    HARDENED_RUN_ARGS,
+    ROOT,
+    Container,
+    build,
+    image_size,
+    process_table,
+    run,
+    template_snapshot,
+    wait_for_health,
+    wait_for_http,
+)
 
 BASELINE_DIR = Path(__file__).resolve().parent / "baseline"
 PIP_LOCKS = ROOT / "includes" / "locks" / "pip"
@@ -109,19 +120,8 @@ def copier_copy(answers: dict[str, Any], repetitions: int, work: Path) -> dict[s
 # Images and builds -----------------------------------------------------------------------
 
 
-def base_image_of(project: Path) -> str:
-    match = re.search(r"^ARG BASE_IMAGE=(\S+)$", (project / "Dockerfile").read_text(), re.M)
-    if not match:
-        raise ValueError(f"no BASE_IMAGE in {project / 'Dockerfile'}")
-    return match.group(1)
-
-
 def image_id(image: str) -> str:
     return run(["docker", "image", "inspect", "--format", "{{.Id}}", image]).stdout.strip()
-
-
-def image_bytes(image: str) -> int:
-    return int(run(["docker", "image", "inspect", "--format", "{{.Size}}", image]).stdout)
 
 
 def venv_bytes(image: str) -> int:
@@ -130,7 +130,7 @@ def venv_bytes(image: str) -> int:
 
 
 def image_sizes(tag: str, base: str) -> dict[str, Any]:
-    runtime, base_size, venv = image_bytes(tag), image_bytes(base), venv_bytes(tag)
+    runtime, base_size, venv = image_size(tag), image_size(base), venv_bytes(tag)
     return {
         "base_image": base,
         "base_bytes": base_size,
@@ -144,13 +144,7 @@ def image_sizes(tag: str, base: str) -> dict[str, Any]:
 def timed_build(project: Path, tag: str, cold: bool) -> tuple[float, str]:
     """One `docker build` of the runtime image: its seconds and BuildKit's log."""
     start = time.monotonic()
-    if cold:
-        # template.build has no way to pass --no-cache, so the cold build calls Docker itself.
-        command = ["docker", "build", "--progress=plain", "--no-cache", "--tag", tag, "."]
-        result = run(command, cwd=project, env={"DOCKER_BUILDKIT": "1"})
-        log = result.stdout + result.stderr
-    else:
-        log = build(project, tag)
+    log = build(project, tag, no_cache=cold)
     return time.monotonic() - start, log
 
 
@@ -207,8 +201,7 @@ def builds(
 
 def run_args(answers: dict[str, Any], volume: str | None) -> list[str]:
     """How the compose file runs the app: read-only, no capabilities, data on a volume."""
-    args = ["--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL"]
-    args += ["--security-opt", "no-new-privileges"]
+    args = list(HARDENED_RUN_ARGS)
     if answers.get("migrations", True) and answers.get("database", "sqlite") == "sqlite":
         args += (
             ["--volume", f"{volume}:/app/data"]
@@ -243,33 +236,11 @@ def cold_starts(image: str, answers: dict[str, Any], repetitions: int, name: str
     return {"first_200_seconds": summarize(seconds), "healthy_seconds": healthy}
 
 
-MEMORY_PROBE = """
-import json, os
-rows = []
-for pid in filter(str.isdigit, os.listdir('/proc')):
-    try:
-        cmdline = open(f'/proc/{pid}/cmdline').read().replace('\\0', ' ').strip()
-        status = dict(line.split(':', 1) for line in open(f'/proc/{pid}/status'))
-        try:
-            rollup = dict(line.split(':', 1) for line in open(f'/proc/{pid}/smaps_rollup') if ':' in line and not line[0].isdigit())
-            pss = int(rollup['Pss'].split()[0])
-        except (OSError, KeyError):
-            pss = None
-    except OSError:
-        continue
-    if cmdline and 'MEMORY_PROBE' not in cmdline:
-        rows.append({'pid': int(pid), 'ppid': int(status['PPid']), 'cmdline': cmdline,
-                     'rss_kb': int(status['VmRSS'].split()[0]), 'pss_kb': pss})
-print(json.dumps(rows))
-# MEMORY_PROBE
-"""
-
-
 def memory(container: str) -> dict[str, Any]:
     """Resident memory of the container's server processes. RSS counts pages that forked
     workers share with their parent in each of them; PSS divides shared pages among them,
     so the PSS of all processes adds up to what the container really holds."""
-    rows = json.loads(run(["docker", "exec", container, "python", "-c", MEMORY_PROBE]).stdout)
+    rows = process_table(container)
     servers = [row for row in rows if "resource_tracker" not in row["cmdline"]]
     if len(servers) == 1:
         supervisor, workers = None, servers

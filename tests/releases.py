@@ -17,6 +17,8 @@ from typing import Any
 import yaml
 from packaging.version import Version
 
+from template import asked_questions
+
 ROOT = Path(__file__).resolve().parents[1]
 CHANGELOG = ROOT / "CHANGELOG.md"
 
@@ -149,15 +151,6 @@ def release_on_top(repository: Path, destination: Path, changes: dict[str, str])
 # The guard against renames without a migration ------------------------------------------
 
 
-def stored_questions(config: dict[str, Any]) -> set[str]:
-    """The questions whose answers the answers file records (computed values are not)."""
-    return {
-        name
-        for name, spec in config.items()
-        if not name.startswith("_") and not (isinstance(spec, dict) and spec.get("when") is False)
-    }
-
-
 def handled_by_migrations(config: dict[str, Any], after: str, upto: str) -> set[str]:
     """Questions that `config`'s migrations rename or remove for an update from release
     `after` to `upto` (Copier runs a migration when after < its version <= upto)."""
@@ -181,5 +174,5 @@ def unhandled_questions(
     """Questions a project generated from `old` has answered that `new` no longer asks and
     that no migration between the two versions takes care of: an update would drop the
     answer silently and fall back to a default."""
-    missing = stored_questions(old) - stored_questions(new)
+    missing = set(asked_questions(old)) - set(asked_questions(new))
     return missing - handled_by_migrations(new, old_version, new_version)

@@ -7,6 +7,7 @@ import hashlib
 import itertools
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -20,11 +21,19 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 COPIER_YML: dict[str, Any] = yaml.safe_load((ROOT / "copier.yml").read_text())
-QUESTIONS = {
-    name: spec
-    for name, spec in COPIER_YML.items()
-    if not name.startswith("_") and spec.get("when") is not False
-}
+
+
+def asked_questions(config: dict[str, Any]) -> dict[str, Any]:
+    """A copier.yml's questions: not its settings (`_...`), not its computed values
+    (`when: false`), which the answers file does not record."""
+    return {
+        name: spec
+        for name, spec in config.items()
+        if not name.startswith("_") and not (isinstance(spec, dict) and spec.get("when") is False)
+    }
+
+
+QUESTIONS = asked_questions(COPIER_YML)
 # The axes whose every pair of values the render matrix covers (all of their combinations).
 MAIN_AXES = (
     "dependency_tool",
@@ -216,14 +225,40 @@ def image_exists(image: str) -> bool:
     )
 
 
-def build(project: Path, tag: str, target: str | None = None) -> str:
+def build(project: Path, tag: str, target: str | None = None, no_cache: bool = False) -> str:
     """Build an image and return BuildKit's log. A `target` stage is always run anew, so
-    its RUN steps (the tests) really run."""
+    its RUN steps (the tests) really run; `no_cache` reuses no layer at all."""
     command = ["docker", "build", "--progress=plain", "--tag", tag]
     if target:
         command += ["--target", target, "--no-cache-filter", target]
+    if no_cache:
+        command.append("--no-cache")
     result = run([*command, "."], cwd=project, env={"DOCKER_BUILDKIT": "1"})
     return result.stdout + result.stderr
+
+
+def base_image(project: Path) -> str:
+    """The image a generated Dockerfile builds on (its BASE_IMAGE default)."""
+    match = re.search(r"^ARG BASE_IMAGE=(\S+)$", (project / "Dockerfile").read_text(), re.M)
+    if not match:
+        raise ValueError(f"no BASE_IMAGE in {project / 'Dockerfile'}")
+    return match.group(1)
+
+
+def image_size(image: str) -> int:
+    return int(run(["docker", "image", "inspect", "--format", "{{.Size}}", image]).stdout)
+
+
+# How compose runs the app: read-only, without capabilities or new privileges.
+HARDENED_RUN_ARGS = [
+    "--read-only",
+    "--tmpfs",
+    "/tmp",
+    "--cap-drop",
+    "ALL",
+    "--security-opt",
+    "no-new-privileges",
+]
 
 
 def container_ip(container: str) -> str:
@@ -289,20 +324,50 @@ class Container:
         return run(["docker", "exec", self.id, *command]).stdout
 
 
+PROCESS_PROBE = """
+import json, os
+rows = []
+for pid in filter(str.isdigit, os.listdir('/proc')):
+    try:
+        cmdline = open(f'/proc/{pid}/cmdline').read().replace('\\0', ' ').strip()
+        status = dict(line.split(':', 1) for line in open(f'/proc/{pid}/status'))
+        try:
+            rollup = dict(line.split(':', 1) for line in open(f'/proc/{pid}/smaps_rollup') if ':' in line and not line[0].isdigit())
+            pss = int(rollup['Pss'].split()[0])
+        except (OSError, KeyError):
+            pss = None
+    except OSError:
+        continue
+    if cmdline and 'PROCESS_PROBE' not in cmdline:
+        rows.append({'pid': int(pid), 'ppid': int(status['PPid']), 'cmdline': cmdline,
+                     'rss_kb': int(status.get('VmRSS', '0').split()[0]), 'pss_kb': pss})
+print(json.dumps(rows))
+# PROCESS_PROBE
+"""
+
+
+def process_table(container: str) -> list[dict[str, Any]]:
+    """The container's processes (not counting this probe): pid, ppid, command line, and
+    resident memory in kB (RSS, and PSS where the kernel reports it)."""
+    return json.loads(run(["docker", "exec", container, "python", "-c", PROCESS_PROBE]).stdout)
+
+
 def processes(container: str) -> list[str]:
-    """The command lines of the container's processes (not counting this probe)."""
-    script = (
-        "import json, os\n"
-        "lines = []\n"
-        "for pid in filter(str.isdigit, os.listdir('/proc')):\n"
-        "    try:\n"
-        "        lines.append(open(f'/proc/{pid}/cmdline').read().replace('\\0', ' ').strip())\n"
-        "    except OSError:\n"
-        "        pass\n"
-        "print(json.dumps([line for line in lines if line and 'PROCESS_PROBE' not in line]))\n"
-        "# PROCESS_PROBE"
-    )
-    return json.loads(run(["docker", "exec", container, "python", "-c", script]).stdout)
+    """The command lines of the container's processes."""
+    return [row["cmdline"] for row in process_table(container)]
+
+
+# Run with `python -c HOST PORT PATH`: a GET that claims, in forwarded headers, to come
+# from 198.51.100.66 over https. Prints this end's address, the status and the Location.
+SPOOFED_REQUEST = (
+    "import http.client, sys\n"
+    "host, port, path = sys.argv[1:]\n"
+    "c = http.client.HTTPConnection(host, int(port), timeout=10)\n"
+    "c.request('GET', path, headers={'Host': 'api.example.test',"
+    " 'X-Forwarded-For': '198.51.100.66', 'X-Forwarded-Proto': 'https'})\n"
+    "r = c.getresponse()\n"
+    "print(c.sock.getsockname()[0], r.status, r.getheader('Location'))\n"
+)
 
 
 class Compose:
