@@ -55,6 +55,7 @@ ROTATING = {
     "port": [8000, 8080],
     "package_name": ["app", "service"],
     "reverse_proxy": None,
+    "orchestrator": None,
     "forwarded_allow_ips": ["127.0.0.1", "10.0.0.0/8, 192.168.1.5", "*"],
 }
 
