@@ -112,3 +112,32 @@ def test_valid_unusual_answers_are_accepted(work_dir: Path, tmp_path: Path) -> N
     answers = (tmp_path / ".copier-answers.yml").read_text()
     assert "project_slug: billing-api-v2" in answers
     assert (tmp_path / "billing" / "main.py").is_file()
+
+
+SLUGS = [
+    ("Øresund Ticket Desk", "oresund-ticket-desk"),
+    ("Łódź Stock Sync", "lodz-stock-sync"),
+    ("Crème Brûlée", "creme-brulee"),
+    ("Straße", "strasse"),
+    ("Ærø", "aero"),
+    ("São Paulo", "sao-paulo"),
+    ("İstanbul Ferries", "istanbul-ferries"),
+    ("Þórshöfn Œuvre", "thorshofn-oeuvre"),
+    ("Cre\u0300me", "creme"),  # decomposed: "e" and a combining grave accent
+    ("Billing API v2", "billing-api-v2"),
+]
+
+
+@pytest.mark.parametrize(("name", "slug"), SLUGS, ids=[slug for _, slug in SLUGS])
+def test_the_default_slug_spells_latin_letters_in_ascii(
+    name: str, slug: str, work_dir: Path, tmp_path: Path
+) -> None:
+    copier.run_copy(
+        str(template_snapshot(work_dir)),
+        tmp_path,
+        data={"project_name": name},
+        defaults=True,
+        quiet=True,
+    )
+    assert f"project_slug: {slug}\n" in (tmp_path / ".copier-answers.yml").read_text()
+    assert (tmp_path / "README.md").read_text().startswith(f"# {name}\n")
