@@ -91,6 +91,8 @@ def applicable(answers: dict[str, Any]) -> dict[str, Any]:
         result.pop("forwarded_allow_ips", None)  # nginx's pinned address, by default
     if not result["migrations"]:
         result.pop("migration_step", None)
+    if result.get("orchestrator") == "swarm" and result.get("database") == "sqlite":
+        result["orchestrator"] = "none"  # Swarm's replicas need a shared database (copier.yml)
     return result
 
 
