@@ -56,6 +56,8 @@ ROTATING = {
     "package_name": ["app", "service"],
     "reverse_proxy": None,
     "orchestrator": None,
+    # Four long, against orchestrator's three, so each provider meets each orchestrator.
+    "ci": ["github", "gitlab", "none", "github"],
     "forwarded_allow_ips": ["127.0.0.1", "10.0.0.0/8, 192.168.1.5", "*"],
 }
 
