@@ -56,8 +56,11 @@ def test_make_test_in_a_fresh_clone_installs_first_and_again_only_after_a_lock_c
     tool: str, work_dir: Path, tmp_path: Path
 ) -> None:
     project = fresh_clone(render({"dependency_tool": tool}, work_dir), tmp_path)
+    # In a shell where another virtual environment is active, which Poetry would pick.
+    run(["python3", "-m", "venv", "--without-pip", str(tmp_path / "active")])
+    active = {**LOCAL_PYTHON, "VIRTUAL_ENV": str(tmp_path / "active")}
 
-    first = run(["make", "test"], cwd=project, env=LOCAL_PYTHON)
+    first = run(["make", "test"], cwd=project, env=active)
     assert INSTALL_COMMAND[tool] in first.stdout
     assert " passed" in first.stdout and " failed" not in first.stdout
 
