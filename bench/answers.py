@@ -4,11 +4,11 @@ from typing import Any
 
 from template import QUESTIONS, choices
 
-# Every process model, and slim against full, with everything else at its default, so
-# that each row differs from the first in one answer only.
+# Every process model, each database, and slim against full, with everything else at its
+# default, so that each row differs from the first in one answer only.
 DEFAULT_SET: list[dict[str, Any]] = [
     {},  # the defaults: uv, uvicorn, python:3.13-slim-trixie, SQLite, separate migrations
-    {"base_variant": "full"},
+    {"database": "postgresql"},
     {"process_model": "uvicorn-workers"},
     {"process_model": "gunicorn"},
     {"process_model": "official-image"},
@@ -16,6 +16,9 @@ DEFAULT_SET: list[dict[str, Any]] = [
     {"base_variant": "alpine"},
     {"python_version": "3.12"},
 ]
+# Answers of the default set that change the base image only, not the server or the code:
+# their image, builds and start are measured, their load would repeat the defaults'.
+IMAGE_ONLY: list[dict[str, Any]] = [{"base_variant": "full"}]
 
 # The answers that render the most files: pip-tools' four requirement files, Gunicorn's
 # configuration, the entrypoint script, PostgreSQL's settings test and the migrations.

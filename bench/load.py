@@ -1,6 +1,7 @@
 """Load from wrk, a separate process on the host, against a container's address."""
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -10,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.stats import summarize
+from bench.measure import memory
+from bench.stats import Summary, summarize
 from template import Container, run, wait_for_http
 
 LUA = Path(__file__).resolve().parent / "wrk_report.lua"
@@ -33,6 +35,14 @@ def require_wrk() -> None:
         )
 
 
+@dataclass(frozen=True)
+class Request:
+    """What wrk sends: a GET of `url`, or with a JSON `body` a POST of it."""
+
+    url: str
+    body: str | None = None
+
+
 def wrk_command(url: str, settings: LoadSettings, seconds: int) -> list[str]:
     return [
         "wrk",
@@ -45,49 +55,75 @@ def wrk_command(url: str, settings: LoadSettings, seconds: int) -> list[str]:
     ]
 
 
+def wrk_env(request: Request) -> dict[str, str]:
+    # wrk_report.lua makes every request a POST of WRK_BODY when it is set.
+    return {"WRK_BODY": request.body} if request.body else {}
+
+
 def parse(output: str) -> dict[str, Any]:
     """The JSON line that wrk_report.lua prints after wrk's own summary."""
     line = next(line for line in reversed(output.splitlines()) if line.startswith("{"))
     return json.loads(line)
 
 
-def wrk(url: str, settings: LoadSettings, seconds: int) -> dict[str, Any]:
-    command = wrk_command(url, settings, seconds)
-    return parse(run(command, timeout=seconds + 60).stdout)
+def wrk(request: Request, settings: LoadSettings, seconds: int) -> dict[str, Any]:
+    command = wrk_command(request.url, settings, seconds)
+    return parse(run(command, env=wrk_env(request), timeout=seconds + 60).stdout)
 
 
-def throughput(urls: dict[str, str], settings: LoadSettings) -> dict[str, dict[str, Any]]:
+def throughput(requests: dict[str, Request], settings: LoadSettings) -> dict[str, dict[str, Any]]:
     """Requests per second and latency percentiles of several servers, each warmed up
     first. Their runs alternate, so that whatever else loads the machine meanwhile weighs
     on all of them alike and their ratios stay fair."""
-    for url in urls.values():
-        wrk(url, settings, settings.warmup_seconds)
-    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in urls}
+    for request in requests.values():
+        wrk(request, settings, settings.warmup_seconds)
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in requests}
     for _ in range(settings.repetitions):
-        for name, url in urls.items():
-            runs[name].append(wrk(url, settings, settings.seconds))
+        for name, request in requests.items():
+            runs[name].append(wrk(request, settings, settings.seconds))
     return {name: summary(results) for name, results in runs.items()}
 
 
+def ratio(results: dict[str, dict[str, Any]], server: str, baseline: str) -> Summary:
+    """The ratio of each of a server's runs to the baseline's run next to it: pairs close
+    in time share the machine's other load, so their ratios vary less than the runs."""
+    runs = results[server]["requests_per_second"]["values"]
+    base = results[baseline]["requests_per_second"]["values"]
+    # A baseline run that completed no request at all (a stalled machine) has no ratio.
+    pairs = [a / b for a, b in zip(runs, base, strict=True) if b > 0]
+    return summarize(pairs or [0.0])
+
+
+def memory_under_load(container: str, request: Request, settings: LoadSettings) -> dict[str, Any]:
+    """The container's memory (see measure.memory) in the middle of a wrk run."""
+    seconds = max(settings.seconds, 2)
+    command = wrk_command(request.url, settings, seconds)
+    env = {**os.environ, **wrk_env(request)}
+    with subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL) as client:
+        time.sleep(seconds / 2)
+        sample = memory(container)
+        client.wait(timeout=seconds + 60)
+    return sample
+
+
 def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    failed = [
-        r["connect_errors"]
-        + r["read_errors"]
-        + r["write_errors"]
-        + r["status_errors"]
-        + r["timeouts"]
-        for r in runs
+    # wrk counts a response with an error status as a request too, and a socket error
+    # against whichever request was under way: both are failures, reported apart.
+    socket_errors = [
+        r["connect_errors"] + r["read_errors"] + r["write_errors"] + r["timeouts"] for r in runs
     ]
     return {
         "requests_per_second": summarize([r["requests"] / r["duration_us"] * 1e6 for r in runs]),
         "p50_ms": summarize([r["p50_us"] / 1000 for r in runs]),
         "p99_ms": summarize([r["p99_us"] / 1000 for r in runs]),
-        "failed_requests": sum(failed),
+        "failed_requests": sum(socket_errors) + sum(r["status_errors"] for r in runs),
+        "error_statuses": sum(r["status_errors"] for r in runs),
     }
 
 
 def stop_under_load(image: str, run_args: list[str], name: str) -> dict[str, Any]:
-    """`docker stop` while clients in another process keep the server busy."""
+    """`docker stop` while clients in another process keep the server busy (see
+    stop_probe.py for how each request can end)."""
     with Container(image, "--name", name, *run_args) as container:
         url = f"http://{container.ip}:8000/healthz"
         wait_for_http(url, timeout=60)
@@ -108,8 +144,9 @@ def stop_under_load(image: str, run_args: list[str], name: str) -> dict[str, Any
     outcomes = json.loads(output.strip().splitlines()[-1])
     return {
         **outcomes,
-        # A request the server accepted and did not answer, or answered with an error.
-        "failed_requests": outcomes["dropped"] + outcomes["http_error"],
+        # Accepted (the connection was made, the request sent) and not answered, or
+        # answered with an error; refused connections are counted apart.
+        "failed_requests": outcomes["reset"] + outcomes["dropped"] + outcomes["http_error"],
         "stop_seconds": stop_seconds,
         "exit_code": int(exit_code),
     }

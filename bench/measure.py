@@ -74,9 +74,9 @@ def machine() -> dict[str, Any]:
     }
 
 
-def locked_version(package: str) -> str:
+def locked_version(package: str, lock: str = "none-gunicorn.txt") -> str:
     """The version the template's locks pin (all lock variants pin the same ones)."""
-    text = (PIP_LOCKS / "none-gunicorn.txt").read_text()
+    text = (PIP_LOCKS / lock).read_text()
     match = re.search(rf"^{re.escape(package)}==(\S+)", text, re.M)
     return match.group(1) if match else "unknown"
 
@@ -90,6 +90,11 @@ def versions() -> dict[str, str]:
         "copier": version("copier"),
         "wrk": (wrk.stdout + wrk.stderr).split()[1],
         **{name: locked_version(name) for name in ("fastapi", "uvicorn", "gunicorn")},
+        **{
+            name: locked_version(name, "postgresql-gunicorn.txt")
+            for name in ("sqlalchemy", "asyncpg")
+        },
+        "aiosqlite": locked_version("aiosqlite", "sqlite-gunicorn.txt"),
     }
 
 
@@ -141,10 +146,18 @@ def image_sizes(tag: str, base: str) -> dict[str, Any]:
     }
 
 
-def timed_build(project: Path, tag: str, cold: bool) -> tuple[float, str]:
-    """One `docker build` of the runtime image: its seconds and BuildKit's log."""
+def timed_build(
+    project: Path, tag: str, cold: bool, dockerfile: Path | None = None
+) -> tuple[float, str]:
+    """One `docker build` of the runtime image (of the project's own Dockerfile, or of
+    `dockerfile` in the project's context): its seconds and BuildKit's log."""
     start = time.monotonic()
-    log = build(project, tag, no_cache=cold)
+    if dockerfile is None:
+        log = build(project, tag, no_cache=cold)
+    else:
+        command = ["docker", "build", "--progress=plain", "--tag", tag, "--file", str(dockerfile)]
+        result = run([*command, *(["--no-cache"] if cold else []), "."], cwd=project)
+        log = result.stdout + result.stderr
     return time.monotonic() - start, log
 
 
@@ -163,15 +176,21 @@ def dependency_steps(log: str) -> tuple[int, int]:
 
 
 def builds(
-    project: Path, tag: str, package: str, repetitions: dict[str, int], cleanup: Cleanup
+    project: Path,
+    tag: str,
+    package: str,
+    repetitions: dict[str, int],
+    cleanup: Cleanup,
+    dockerfile: Path | None = None,
 ) -> dict[str, Any]:
+    """Cold builds, warm builds (nothing changed) and builds after a one-line code change."""
     cold, warm, change = [], [], []
     for _ in range(repetitions["cold"]):
-        seconds, _ = timed_build(project, tag, cold=True)
+        seconds, _ = timed_build(project, tag, cold=True, dockerfile=dockerfile)
         cold.append(seconds)
         cleanup.image(tag)
-    for _ in range(repetitions["warm"]):
-        seconds, _ = timed_build(project, tag, cold=False)
+    for _ in range(repetitions.get("warm", 0)):
+        seconds, _ = timed_build(project, tag, cold=False, dockerfile=dockerfile)
         warm.append(seconds)
     changed = Path(tempfile.mkdtemp(dir=project.parent)) / "changed"
     shutil.copytree(project, changed, symlinks=True)
@@ -181,14 +200,14 @@ def builds(
     for index in range(repetitions["change"]):
         # A different line each time, so every repetition is a real change.
         main.write_text(f"{original}\n# benchmark change {index} {time.time_ns()}\n")
-        seconds, log = timed_build(changed, f"{tag}-changed", cold=False)
+        seconds, log = timed_build(changed, f"{tag}-changed", cold=False, dockerfile=dockerfile)
         change.append(seconds)
         reuse.append(dependency_steps(log))
         cleanup.image(f"{tag}-changed")
     shutil.rmtree(changed.parent)
     return {
         "cold_seconds": summarize(cold),
-        "warm_seconds": summarize(warm),
+        "warm_seconds": summarize(warm) if warm else None,
         "code_change_seconds": summarize(change),
         "dependency_steps": reuse[-1][0],
         "dependency_steps_reused": min(reused for _, reused in reuse),
@@ -199,41 +218,37 @@ def builds(
 # Containers ------------------------------------------------------------------------------
 
 
-def run_args(answers: dict[str, Any], volume: str | None) -> list[str]:
-    """How the compose file runs the app: read-only, no capabilities, data on a volume."""
-    args = list(HARDENED_RUN_ARGS)
+def run_args(answers: dict[str, Any], data: list[str] | None = None) -> list[str]:
+    """How the compose file runs the app: read-only, no capabilities, its data on a volume
+    or in a database (`data`), or, where nothing needs to persist, SQLite on a tmpfs.
+    ALLOWED_HOSTS admits the container's address, which the benchmark's clients use."""
+    args = [*HARDENED_RUN_ARGS, "--env", "ALLOWED_HOSTS=*"]
+    if data is not None:
+        return args + data
     if answers.get("migrations", True) and answers.get("database", "sqlite") == "sqlite":
-        args += (
-            ["--volume", f"{volume}:/app/data"]
-            if volume
-            else ["--tmpfs", "/app/data:uid=10001,gid=10001"]
-        )
+        args += ["--tmpfs", "/app/data:uid=10001,gid=10001"]
     return args
 
 
-def migrated_volume(image: str, package: str, name: str, cleanup: Cleanup) -> str:
-    """A volume holding an SQLite database at the current schema, as the compose stack's
-    one-shot migrate service leaves it."""
-    run(["docker", "volume", "create", name])
-    cleanup.volumes.add(name)
-    command = ["docker", "run", "--rm", "--volume", f"{name}:/app/data", "--entrypoint"]
-    run([*command, "python", image, "-m", f"{package}.db.migrate"])
-    return name
-
-
-def cold_starts(image: str, answers: dict[str, Any], repetitions: int, name: str) -> dict[str, Any]:
-    """From `docker run` to the first 200 from /healthz; once also to Docker's `healthy`."""
+def cold_starts(image: str, args: list[str], repetitions: int, name: str) -> dict[str, Any]:
+    """From `docker run` to the first 200 from /healthz; once also to Docker's `healthy`
+    (None: the image has no HEALTHCHECK, or it never passed)."""
     seconds = []
     healthy = None
     for index in range(repetitions):
         start = time.monotonic()
-        with Container(image, "--name", f"{name}-{index}", *run_args(answers, None)) as container:
+        with Container(image, "--name", f"{name}-{index}", *args) as container:
             wait_for_http(f"http://{container.ip}:{PORT}/healthz", timeout=60)
             seconds.append(time.monotonic() - start)
-            if index == 0:
+            if index == 0 and has_healthcheck(image):
                 status = wait_for_health(container.id, timeout=90)
                 healthy = time.monotonic() - start if status == "healthy" else None
     return {"first_200_seconds": summarize(seconds), "healthy_seconds": healthy}
+
+
+def has_healthcheck(image: str) -> bool:
+    command = ["docker", "image", "inspect", "--format", "{{json .Config.Healthcheck}}", image]
+    return run(command).stdout.strip() not in ("null", "")
 
 
 def memory(container: str) -> dict[str, Any]:
@@ -257,10 +272,13 @@ def memory(container: str) -> dict[str, Any]:
     }
 
 
+ITEM = {"name": "benchmark", "description": "read under load"}
+
+
 def create_item(url: str) -> int:
     request = urllib.request.Request(
         f"{url}/items/",
-        data=json.dumps({"name": "benchmark", "description": "read under load"}).encode(),
+        data=json.dumps(ITEM).encode(),
         headers={"Content-Type": "application/json"},
         method="POST",
     )

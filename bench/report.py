@@ -1,123 +1,14 @@
-"""The issue's targets, checked against a result, and the result as Markdown."""
+"""A benchmark result as Markdown: bench/results/latest.md, and the docs page's copy."""
 
 import re
 from pathlib import Path
 from typing import Any
 
+from bench.database_path import SERVERS
 from bench.stats import Summary
+from bench.targets import SIDE_BY_SIDE_ROWS, side_by_side_values, targets
 
-# The targets of issue #8: checked and reported, never enforced.
-HEALTHZ_OVER_BASELINE = 0.85
-TWO_OVER_ONE = 1.6
-REBUILD_OVER_COLD = 0.20
-COLD_START_SECONDS = 2.0
-OVERHEAD_OVER_VENV = 1.1
-
-
-def target(name: str, subject: str, value: float, limit: str, passed: bool) -> dict[str, Any]:
-    return {"target": name, "subject": subject, "value": value, "limit": limit, "passed": passed}
-
-
-def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
-    checks = []
-    for combination in result["combinations"]:
-        if combination.get("skipped"):
-            continue
-        label = combination["label"]
-        model = combination["answers"]["process_model"]
-        for row in (row for row in combination["load"] if row["endpoint"] == "/healthz"):
-            cpus, ratio = row["cpus"], row["over_baseline_same_model"]
-            checks.append(
-                target(
-                    "/healthz throughput over the bare app in the same process model",
-                    f"{label}, {cpus} CPU",
-                    ratio,
-                    f">= {HEALTHZ_OVER_BASELINE}",
-                    ratio >= HEALTHZ_OVER_BASELINE,
-                )
-            )
-        workers = {memory["cpus"]: memory["idle"]["workers"] for memory in combination["memory"]}
-        if model != "uvicorn" and workers.get(1) == 1 and workers.get(2) == 2:
-            checks += scaling(combination)
-        build = combination["build"]
-        ratio = build["code_change_over_cold"]
-        all_reused = build["dependency_steps_reused"] == build["dependency_steps"]
-        checks.append(
-            target(
-                "code-only rebuild: every dependency layer reused, time over the cold build",
-                f"{label} ({build['dependency_steps_reused']}/{build['dependency_steps']} reused)",
-                ratio,
-                f"all reused and < {REBUILD_OVER_COLD}",
-                all_reused and ratio < REBUILD_OVER_COLD,
-            )
-        )
-        if model == "uvicorn":
-            seconds = combination["start"]["first_200_seconds"]["median"]
-            checks.append(
-                target(
-                    "cold start to the first 200 from /healthz, seconds (single process)",
-                    label,
-                    seconds,
-                    f"< {COLD_START_SECONDS}",
-                    seconds < COLD_START_SECONDS,
-                )
-            )
-        failed = combination["shutdown"]["failed_requests"]
-        checks.append(
-            target(
-                "requests failed during `docker stop` under load",
-                label,
-                failed,
-                "0",
-                failed == 0,
-            )
-        )
-        ratio = combination["image"]["overhead_over_venv"]
-        checks.append(
-            target(
-                "runtime image overhead over its base / size of /opt/venv",
-                label,
-                ratio,
-                f"<= {OVERHEAD_OVER_VENV}",
-                ratio <= OVERHEAD_OVER_VENV,
-            )
-        )
-    return checks
-
-
-def scaling(combination: dict[str, Any]) -> list[dict[str, Any]]:
-    """2 workers on 2 CPUs over 1 worker on 1 CPU, for each endpoint measured."""
-    model = combination["answers"]["process_model"]
-    rps = {
-        (row["endpoint"], row["cpus"]): row["requests_per_second"]["median"]
-        for row in combination["load"]
-    }
-    # The bare app shows how far this machine itself lets two workers scale: wrk and
-    # Docker's log handling share its CPUs.
-    bare = {
-        b["cpus"]: b["requests_per_second"]["median"]
-        for b in combination["baselines"]
-        if b["model"] == model
-    }
-    checks = []
-    for endpoint in dict.fromkeys(endpoint for endpoint, _ in rps):
-        ratio = rps[endpoint, 2] / rps[endpoint, 1]
-        subject = combination["label"]
-        if endpoint == "/healthz":
-            subject += f" (the bare app in the same model: {bare[2] / bare[1]:.2f})"
-        checks.append(
-            target(
-                f"2 workers on 2 CPUs over 1 worker on 1 CPU (`{endpoint}`)",
-                subject,
-                ratio,
-                f">= {TWO_OVER_ONE}",
-                ratio >= TWO_OVER_ONE,
-            )
-        )
-    return checks
-
-
-# Markdown ---------------------------------------------------------------------------------
+__all__ = ["render", "targets", "update_docs_page"]
 
 
 def spread(summary: Summary, digits: int = 2, scale: float = 1.0) -> str:
@@ -143,15 +34,32 @@ def times(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}x"
 
 
-def render(result: dict[str, Any]) -> str:
-    ran = [c for c in result["combinations"] if not c.get("skipped")]
-    skipped = [c for c in result["combinations"] if c.get("skipped")]
-    machine, settings = result["machine"], result["settings"]
-    load = result["load_average"]
+def number(value: float) -> str:
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+
+def megabytes_list(values: list[float]) -> str:
+    """One figure when all workers agree to the megabyte, else each of them."""
+    rounded = sorted({f"{value:.0f}" for value in values})
+    return " / ".join(rounded) if rounded else "?"
+
+
+def header(result: dict[str, Any]) -> list[str]:
+    machine, settings, load = result["machine"], result["settings"], result["load_average"]
+
+    def wrk(name: str) -> str:
+        s = settings[name]
+        return (
+            f"{s['repetitions']} runs of {s['seconds']} s after a {s['warmup_seconds']} s "
+            f"warm-up, {s['connections']} connections, {s['threads']} wrk thread"
+        )
+
     lines = [
         "# Benchmark results",
         "",
-        f"Run on {result['date']} by `make bench` ({result['duration_minutes']:.0f} minutes).",
+        f"Run on {result['date']} by `make bench` ({result['duration_minutes']:.0f} minutes"
+        + (", `--quick`" if settings.get("quick") else "")
+        + ").",
         "",
         f"- Machine: {machine['cpus']} CPUs ({machine['cpu_model']}), "
         f"{machine['memory_gb']} GB, Linux {machine['kernel']}.",
@@ -160,36 +68,150 @@ def render(result: dict[str, Any]) -> str:
         f"at the end: {', '.join(map(str, load['end']))}.",
         "- Repetitions: "
         + ", ".join(f"{name} {n}" for name, n in settings["repetitions"].items())
-        + f"; load: wrk with {settings['load']['threads']} "
-        f"thread and {settings['load']['connections']} connections, "
-        f"{settings['load']['repetitions']} runs of {settings['load']['seconds']} s after a "
-        f"{settings['load']['warmup_seconds']} s warm-up.",
+        + f". Load per answer set: {wrk('load')}; in the comparisons (database path, side "
+        f"by side, Gunicorn workers): {wrk('compare')}.",
         "- Figures are medians, with the spread (minimum-maximum) in brackets. MB is 10⁶ bytes. "
-        "A ratio to the bare app is the median of the ratios of each run to the bare app's run "
-        "next to it. The load average column is the machine's 1-minute load average when the "
-        "row's runs began.",
+        "A ratio is the median of the ratios of each run to the other server's run next to "
+        "it. The load average column is the machine's 1-minute load average when the row's "
+        "runs began.",
         "",
     ]
-    lines += [f"- {note}" for note in result["notes"]] + [""]
-    if skipped:
-        lines += ["Not measured:", ""]
-        lines += [f"- `{c['label']}`: {c['skipped']}" for c in skipped] + [""]
+    return lines + [f"- {note}" for note in result["notes"]] + [""]
 
-    lines += ["## Targets", ""]
-    for check in result["targets"]:
+
+def render_targets(checks: list[dict[str, Any]]) -> list[str]:
+    lines = ["## Targets", ""]
+    for check in checks:
         verdict = "PASS" if check["passed"] else "FAIL"
         lines.append(
             f"- **{verdict}** {check['target']}: {check['subject']}: "
             f"{number(check['value'])} (target {check['limit']})"
         )
-    lines.append("")
+    return [*lines, ""]
 
-    lines += ["## copier copy", ""]
-    rows = [
-        [name, spread(entry["seconds"]), str(entry["files"]), f"{entry['bytes'] / 1e3:.0f}"]
-        for name, entry in result["copier_copy"].items()
+
+def render_database_path(rows: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "## The database path (1 CPU, one Uvicorn process each)",
+        "",
+        "The generated app's item routes against the same routes, with the same request and "
+        "response models, on the raw driver (aiosqlite, asyncpg) and on a sync SQLAlchemy "
+        "session in FastAPI's threadpool (`bench/baseline/`), each server with its own "
+        "database holding the same items, loaded in turns.",
+        "",
     ]
-    lines += table(["answers", "seconds", "files", "kB"], rows)
+    body = []
+    for row in rows:
+        servers = row["servers"]
+        body.append(
+            [
+                row["database"],
+                row["endpoint"],
+                *(spread(servers[s]["requests_per_second"], 0) for s in SERVERS),
+                *(f"{servers[s]['p99_ms']['median']:.0f}" for s in SERVERS),
+                spread(row["over_raw"]),
+                spread(row["over_sync"]),
+                " / ".join(str(servers[s]["failed_requests"]) for s in SERVERS),
+                f"{row['load_average_1min']:.1f}",
+            ]
+        )
+    head = ["database", "endpoint", "generated req/s", "raw req/s", "sync req/s"]
+    head += ["p99 ms generated", "p99 ms raw", "p99 ms sync"]
+    head += ["generated / raw", "generated / sync", "failed (g / r / s)", "load average"]
+    return lines + table(head, body)
+
+
+def render_side_by_side(entry: dict[str, Any]) -> list[str]:
+    names = list(entry["images"])
+    values = side_by_side_values(entry)
+    lines = [
+        "## Side by side: what users would write instead",
+        "",
+        "The same app (a generated project's code) in the template's default image and in "
+        "the images of the FastAPI documentation and of the seeds' multi-stage Poetry "
+        "Dockerfile (`bench/seeds/`), on the same base image, each limited to 1 CPU under "
+        "load. Bold: the best of the row.",
+        "",
+    ]
+    rows = []
+    for row, better in SIDE_BY_SIDE_ROWS:
+        by_name = values[row]
+        best = (min if better == "lower" else max)(by_name.values())
+        rows.append(
+            [row]
+            + [
+                f"**{by_name[name]:.1f}**" if by_name[name] == best else f"{by_name[name]:.1f}"
+                for name in names
+            ]
+        )
+    lines += table(["", *names], rows)
+    lines += [
+        "Throughput ratios (the template's image over each alternative) and `docker stop`:",
+        "",
+    ]
+    ratios = []
+    for endpoint, measured in entry["throughput"].items():
+        ratios.append(
+            [f"`{endpoint}`", *(spread(measured["ours_over"][name]) for name in names[1:])]
+        )
+    lines += table(["endpoint", *(f"x {name}" for name in names[1:])], ratios)
+    stops = [[name, *stop_columns(entry["images"][name]["shutdown"])] for name in names]
+    return lines + table(["image", *STOP_HEADER], stops)
+
+
+def render_gunicorn_worker(entry: dict[str, Any]) -> list[str]:
+    lines = [
+        "## Gunicorn's ASGI worker against uvicorn-worker (`gunicorn` model)",
+        "",
+        "The same image and gunicorn.conf.py; `GUNICORN_CMD_ARGS=--worker-class asgi` "
+        "changes the worker class only. One worker per CPU, loaded in turns.",
+        "",
+    ]
+    rows = []
+    for row in entry["rows"]:
+        workers = row["workers"]
+        rows.append(
+            [
+                str(row["cpus"]),
+                f"`{row['endpoint']}`",
+                spread(workers["uvicorn-worker"]["requests_per_second"], 0),
+                spread(workers["asgi"]["requests_per_second"], 0),
+                f"{workers['uvicorn-worker']['p99_ms']['median']:.1f}",
+                f"{workers['asgi']['p99_ms']['median']:.1f}",
+                spread(row["asgi_over_uvicorn_worker"]),
+                f"{workers['uvicorn-worker']['failed_requests']} / {workers['asgi']['failed_requests']}",
+            ]
+        )
+    head = ["CPUs", "endpoint", "uvicorn-worker req/s", "asgi req/s"]
+    head += ["p99 ms uvicorn-worker", "p99 ms asgi", "asgi / uvicorn-worker", "failed (u / a)"]
+    lines += table(head, rows)
+    memory = [
+        [
+            str(m["cpus"]),
+            m["worker"],
+            megabytes_list(m["idle"]["worker_rss_mb"]),
+            megabytes_list(m["under_load"]["worker_rss_mb"]),
+            megabytes_list(m["under_load"]["worker_pss_mb"]),
+            f"{m['idle']['total_pss_mb']:.0f} / {m['under_load']['total_pss_mb']:.0f}",
+        ]
+        for m in entry["memory"]
+    ]
+    head = ["CPUs", "worker", "worker RSS idle", "worker RSS under load", "worker PSS under load"]
+    return lines + table([*head, "container PSS idle / under load"], memory)
+
+
+def render_answer_sets(result: dict[str, Any]) -> list[str]:
+    ran = [c for c in result["combinations"] if not c.get("skipped")]
+    lines: list[str] = []
+    if "copier_copy" in result:
+        lines += ["## copier copy", ""]
+        rows = [
+            [name, spread(entry["seconds"]), str(entry["files"]), f"{entry['bytes'] / 1e3:.0f}"]
+            for name, entry in result["copier_copy"].items()
+        ]
+        lines += table(["answers", "seconds", "files", "kB"], rows)
+    if not ran:
+        return lines
 
     lines += ["## Image size", ""]
     rows = [
@@ -204,23 +226,23 @@ def render(result: dict[str, Any]) -> str:
         ]
         for c in ran
     ]
-    header = ["answers", "base image", "base MB", "image MB", "overhead MB", "/opt/venv MB"]
-    lines += table([*header, "overhead / venv"], rows)
+    head = ["answers", "base image", "base MB", "image MB", "overhead MB", "/opt/venv MB"]
+    lines += table([*head, "overhead / venv"], rows)
 
     lines += ["## Build time (seconds)", ""]
     rows = [
         [
             c["label"],
             spread(c["build"]["cold_seconds"], 1),
-            spread(c["build"]["warm_seconds"], 1),
+            spread(c["build"]["warm_seconds"], 1) if c["build"]["warm_seconds"] else "-",
             spread(c["build"]["code_change_seconds"], 1),
             f"{c['build']['code_change_over_cold']:.0%}",
             f"{c['build']['dependency_steps_reused']}/{c['build']['dependency_steps']}",
         ]
         for c in ran
     ]
-    header = ["answers", "cold", "warm", "code change", "change / cold", "dependency steps reused"]
-    lines += table(header, rows)
+    head = ["answers", "cold", "warm", "code change", "change / cold", "dependency steps reused"]
+    lines += table(head, rows)
 
     lines += ["## Start", ""]
     rows = [
@@ -235,10 +257,12 @@ def render(result: dict[str, Any]) -> str:
     ]
     lines += table(["answers", "docker run to first 200 (s)", "to Docker's healthy (s)"], rows)
 
-    lines += ["## Throughput and latency", ""]
+    loaded = [c for c in ran if c["load"]]
+    lines += ["## Throughput and latency per answer set", ""]
     rows = []
-    for c in ran:
+    for c in loaded:
         workers = {m["cpus"]: m["idle"]["workers"] for m in c["memory"]}
+        bare = {b["cpus"]: b for b in c["baselines"]}
         for row in c["load"]:
             rows.append(
                 [
@@ -249,94 +273,93 @@ def render(result: dict[str, Any]) -> str:
                     spread(row["requests_per_second"], 0),
                     spread(row["p50_ms"], 1),
                     spread(row["p99_ms"], 1),
-                    spread(row["over_baseline_same_model_runs"]),
-                    spread(row["over_bare_uvicorn_runs"]),
+                    spread(row["over_baseline_same_model"]),
+                    spread(bare[row["cpus"]]["requests_per_second"], 0),
                     str(row["failed_requests"]),
                     f"{row['load_average_1min']:.1f}",
                 ]
             )
-    header = ["answers", "CPUs", "workers", "endpoint", "requests/s", "p50 ms", "p99 ms"]
-    header += ["x bare, same model", "x bare, one Uvicorn", "failed", "load average"]
-    lines += table(header, rows)
+    head = ["answers", "CPUs", "workers", "endpoint", "requests/s", "p50 ms", "p99 ms"]
+    head += ["x bare app, same model", "bare app /healthz req/s", "failed", "load average"]
+    lines += table(head, rows)
     for c in ran:
-        lines += [f"- `{c['label']}`, item read: {note}" for note in c.get("load_notes", [])]
-    lines += ["", "The bare app (`bench/baseline/`), measured in turns with each answer set:", ""]
-    rows = [
-        [
-            c["label"],
-            f"`{c['image']['base_image']}`",
-            b["model"],
-            str(b["cpus"]),
-            spread(b["requests_per_second"], 0),
-            spread(b["p50_ms"], 1),
-            spread(b["p99_ms"], 1),
-        ]
-        for c in ran
-        for b in c["baselines"]
-    ]
-    header = ["beside", "base image", "process model", "CPUs", "requests/s", "p50 ms", "p99 ms"]
-    lines += table(header, rows)
+        lines += [f"- `{c['label']}`: {note}" for note in c.get("load_notes", [])]
+    lines.append("")
 
-    lines += ["## Memory (MB per process)", ""]
+    lines += [
+        "## Memory per process model (MB)",
+        "",
+        "Resident memory (RSS) of each worker, and proportional memory (PSS: shared pages "
+        "divided among the processes that share them, so that a container's processes add "
+        "up to what it holds), at idle and in the middle of a load run on the item read.",
+        "",
+    ]
     rows = []
-    for c in ran:
+    for c in loaded:
         for m in c["memory"]:
-            idle, after = m["idle"], m["after_load"]
+            idle, busy = m["idle"], m["under_load"]
             rows.append(
                 [
                     c["label"],
                     str(m["cpus"]),
                     str(idle["workers"]),
                     megabytes_list(idle["worker_rss_mb"]),
-                    megabytes_list(after["worker_rss_mb"]),
-                    megabytes_list(after["worker_pss_mb"]),
+                    megabytes_list(busy["worker_rss_mb"]),
+                    megabytes_list(busy["worker_pss_mb"]),
                     "-"
-                    if after["supervisor_rss_mb"] is None
-                    else f"{after['supervisor_rss_mb']:.0f}",
-                    f"{idle['total_pss_mb']:.0f} / {after['total_pss_mb']:.0f}",
-                    megabytes_list(m["bare_idle"]["uvicorn"]["worker_rss_mb"]),
+                    if busy["supervisor_rss_mb"] is None
+                    else f"{busy['supervisor_rss_mb']:.0f}",
+                    f"{idle['total_pss_mb']:.0f} / {busy['total_pss_mb']:.0f}",
+                    megabytes_list(m["bare_idle"]["worker_rss_mb"]),
                 ]
             )
-    header = ["answers", "CPUs", "workers", "worker RSS idle", "worker RSS after load"]
-    header += ["worker PSS after load", "supervisor RSS", "container PSS idle / after"]
-    header += ["bare app RSS idle"]
-    lines += table(header, rows)
+    head = ["answers", "CPUs", "workers", "worker RSS idle", "worker RSS under load"]
+    head += ["worker PSS under load", "supervisor RSS", "container PSS idle / under load"]
+    lines += table([*head, "bare app worker RSS idle"], rows)
 
     lines += ["## `docker stop` under load", ""]
-    rows = [
-        [
-            c["label"],
-            str(c["shutdown"]["ok"]),
-            failures(c["shutdown"]),
-            str(c["shutdown"]["refused"]),
-            f"{c['shutdown']['stop_seconds']:.1f}",
-            str(c["shutdown"]["exit_code"]),
-        ]
-        for c in ran
+    rows = [[c["label"], *stop_columns(c["shutdown"])] for c in loaded if "shutdown" in c]
+    return lines + table(["answers", *STOP_HEADER], rows)
+
+
+STOP_HEADER = [
+    "requests answered",
+    "accepted, failed",
+    "of which reset unread",
+    "refused after the socket closed",
+    "stop took (s)",
+    "exit code",
+]
+
+
+def stop_columns(shutdown: dict[str, Any]) -> list[str]:
+    reasons = ", ".join(f"{name}: {n}" for name, n in sorted(shutdown["failed_by_error"].items()))
+    failed = str(shutdown["failed_requests"])
+    return [
+        str(shutdown["ok"]),
+        f"{failed} ({reasons})" if reasons else failed,
+        str(shutdown["reset"]),
+        str(shutdown["refused"]),
+        f"{shutdown['stop_seconds']:.1f}",
+        str(shutdown["exit_code"]),
     ]
-    header = ["answers", "requests answered", "failed", "connections refused after close"]
-    lines += table([*header, "stop took (s)", "exit code"], rows)
-    return "\n".join(lines)
 
 
-def megabytes_list(values: list[float]) -> str:
-    """One figure when all workers agree to the megabyte, else each of them."""
-    rounded = sorted({f"{value:.0f}" for value in values})
-    return " / ".join(rounded) if rounded else "?"
-
-
-def number(value: float) -> str:
-    return f"{value:.2f}" if isinstance(value, float) else str(value)
-
-
-def failures(shutdown: dict[str, Any]) -> str:
-    """The count, and how the dropped requests ended (e.g. ConnectionResetError: 3)."""
-    reasons = ", ".join(f"{name}: {n}" for name, n in sorted(shutdown["dropped_by_error"].items()))
-    return (
-        f"{shutdown['failed_requests']} ({reasons})"
-        if reasons
-        else str(shutdown["failed_requests"])
-    )
+def render(result: dict[str, Any]) -> str:
+    lines = header(result)
+    skipped = [c for c in result["combinations"] if c.get("skipped")]
+    if skipped:
+        lines += ["Not measured:", ""]
+        lines += [f"- `{c['label']}`: {c['skipped']}" for c in skipped] + [""]
+    lines += render_targets(result["targets"])
+    if result.get("database_path"):
+        lines += render_database_path(result["database_path"])
+    if result.get("side_by_side"):
+        lines += render_side_by_side(result["side_by_side"])
+    if result.get("gunicorn_worker"):
+        lines += render_gunicorn_worker(result["gunicorn_worker"])
+    lines += render_answer_sets(result)
+    return "\n".join(lines).rstrip() + "\n"
 
 
 # The line in docs/benchmarks.md after which the page shows the latest results.

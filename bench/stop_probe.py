@@ -4,6 +4,16 @@ A separate process that sends requests from several threads, each on a new conne
 until it receives SIGINT, then prints what happened to them as JSON. wrk cannot be used for
 this: it counts a refused connection as a read or write error, so it cannot tell a request
 the server dropped from a connection it rightly turned away after closing its socket.
+
+Each request ends one of these ways:
+- ok / http_error: answered, with a status below 400 or not;
+- refused: the connection was refused, so no request was sent (nothing listens any more;
+  a client or load balancer retries it elsewhere, safely);
+- reset: the connection was accepted and the request sent, then reset without an answer:
+  the kernel had completed the connection in the listening socket's queue, and the server
+  closed that socket without taking it (or closed it unread);
+- dropped: accepted and sent, then closed or timed out without an answer.
+The last two are requests that failed: the client cannot tell whether they were handled.
 """
 
 import http.client
@@ -33,10 +43,13 @@ def client(host: str, port: int, path: str, stop: threading.Event, outcomes: Cou
                 connection.request("GET", path, headers={"Connection": "close"})
                 response = connection.getresponse()
                 response.read()
+            except (ConnectionResetError, BrokenPipeError) as error:
+                outcomes["reset"] += 1
+                outcomes[f"failed: {type(error).__name__}"] += 1
+                continue
             except (OSError, http.client.HTTPException) as error:
-                # The connection was accepted and the request sent, but no answer came.
                 outcomes["dropped"] += 1
-                outcomes[f"dropped: {type(error).__name__}"] += 1
+                outcomes[f"failed: {type(error).__name__}"] += 1
                 continue
             outcomes["ok" if response.status < 400 else "http_error"] += 1
         finally:
@@ -61,9 +74,9 @@ def main() -> None:
     for thread in threads:
         thread.join()
     outcomes = sum(counters, Counter())
-    counts = {key: outcomes[key] for key in ("ok", "http_error", "dropped", "refused")}
-    reasons = {key.split(": ")[1]: n for key, n in outcomes.items() if key.startswith("dropped: ")}
-    print(json.dumps({**counts, "dropped_by_error": reasons}))
+    counts = {key: outcomes[key] for key in ("ok", "http_error", "reset", "dropped", "refused")}
+    reasons = {key.split(": ")[1]: n for key, n in outcomes.items() if key.startswith("failed: ")}
+    print(json.dumps({**counts, "failed_by_error": reasons}))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,12 @@
 -- Makes wrk print its summary as one JSON line, so that nothing parses wrk's text output.
--- Latencies are in microseconds.
+-- Latencies are in microseconds. With WRK_BODY set, every request is a POST of that JSON.
+local body = os.getenv("WRK_BODY")
+if body then
+  wrk.method = "POST"
+  wrk.body = body
+  wrk.headers["Content-Type"] = "application/json"
+end
+
 done = function(summary, latency, requests)
   io.write(string.format(
     '{"requests": %d, "duration_us": %d, "connect_errors": %d, "read_errors": %d, ' ..

@@ -1,43 +1,82 @@
-"""The benchmark's report, from a made-up result: the targets are judged right and the
-Markdown has every section. The benchmark itself never runs in the test suite."""
+"""The benchmark harness: its targets and report from a made-up result (every section), and
+one real `--quick` pass over one answer set, which checks that the harness measures and
+reports, never how fast anything is."""
 
+import json
+import shutil
 import sys
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from template import ROOT
 
 sys.path.insert(0, str(ROOT))  # `bench` is a package at the repository's root
 
 from bench import report
+from bench.__main__ import main, parse_arguments
 from bench.answers import label, parse
-from bench.stats import summarize
+from bench.stats import Summary, summarize
+
+
+def wrk_summary(rps: float, p99: float = 20.0) -> dict[str, Any]:
+    return {
+        "requests_per_second": summarize([rps * 0.9, rps, rps * 1.1]),
+        "p50_ms": summarize([5.0]),
+        "p99_ms": summarize([p99]),
+        "failed_requests": 0,
+        "error_statuses": 0,
+    }
+
+
+def ratio(value: float) -> Summary:
+    return summarize([value * 0.95, value, value * 1.05])
 
 
 def load_row(cpus: int, endpoint: str, rps: float, over_same: float) -> dict[str, Any]:
     return {
         "cpus": cpus,
         "endpoint": endpoint,
-        "requests_per_second": summarize([rps * 0.9, rps, rps * 1.1]),
-        "p50_ms": summarize([5.0]),
-        "p99_ms": summarize([20.0]),
-        "failed_requests": 0,
-        "over_baseline_same_model": over_same,
-        "over_bare_uvicorn": over_same,
-        "over_baseline_same_model_runs": summarize([over_same]),
-        "over_bare_uvicorn_runs": summarize([over_same]),
+        **wrk_summary(rps),
+        "over_baseline_same_model": ratio(over_same),
         "load_average_1min": 1.5,
     }
 
 
-def memory(workers: int) -> dict[str, Any]:
-    process = {
+def memory(workers: int, pss: float = 60.0) -> dict[str, Any]:
+    return {
         "workers": workers,
         "worker_rss_mb": [70.0] * workers,
-        "worker_pss_mb": [60.0] * workers,
+        "worker_pss_mb": [pss] * workers,
         "supervisor_rss_mb": 25.0 if workers > 1 else None,
-        "total_pss_mb": 60.0 * workers,
+        "total_pss_mb": pss * workers,
     }
-    return {"idle": process, "after_load": process, "bare_idle": {"uvicorn": process}}
+
+
+def shutdown(failed: int) -> dict[str, Any]:
+    return {
+        "ok": 3000,
+        "http_error": 0,
+        "reset": failed,
+        "dropped": 0,
+        "refused": 900,
+        "failed_requests": failed,
+        "failed_by_error": {"ConnectionResetError": failed} if failed else {},
+        "stop_seconds": 1.1,
+        "exit_code": 0,
+    }
+
+
+def build(cold: float, change: float) -> dict[str, Any]:
+    return {
+        "cold_seconds": summarize([cold, cold + 1]),
+        "warm_seconds": summarize([0.5]),
+        "code_change_seconds": summarize([change]),
+        "code_change_over_cold": change / (cold + 0.5),
+        "dependency_steps": 4,
+        "dependency_steps_reused": 4,
+    }
 
 
 def combination() -> dict[str, Any]:
@@ -52,14 +91,7 @@ def combination() -> dict[str, Any]:
             "venv_bytes": 75_000_000,
             "overhead_over_venv": 76 / 75,
         },
-        "build": {
-            "cold_seconds": summarize([10.0, 11.0]),
-            "warm_seconds": summarize([0.5]),
-            "code_change_seconds": summarize([1.0]),
-            "code_change_over_cold": 1.0 / 10.5,
-            "dependency_steps": 4,
-            "dependency_steps_reused": 4,
-        },
+        "build": build(10.0, 1.0),
         "start": {"first_200_seconds": summarize([2.2, 2.3]), "healthy_seconds": 10.5},
         "load": [
             load_row(1, "/healthz", 2000, 0.9),
@@ -68,80 +100,191 @@ def combination() -> dict[str, Any]:
             load_row(2, "/items/{id}", 900, 0.3),
         ],
         "baselines": [
-            {"cpus": cpus, "model": model, **load_row(cpus, "/healthz", rps, 1)}
-            for model in ("uvicorn", "gunicorn")
+            {"cpus": cpus, "model": "gunicorn", **wrk_summary(rps)}
             for cpus, rps in ((1, 2200), (2, 3300))
         ],
-        "memory": [{"cpus": 1, **memory(1)}, {"cpus": 2, **memory(2)}],
+        "memory": [
+            {"cpus": cpus, "idle": memory(cpus), "under_load": memory(cpus), "bare_idle": memory(1)}
+            for cpus in (1, 2)
+        ],
         "load_notes": [],
-        "shutdown": {
-            "ok": 3000,
-            "failed_requests": 2,
-            "refused": 900,
-            "dropped_by_error": {"ConnectionResetError": 2},
-            "stop_seconds": 1.1,
-            "exit_code": 0,
+        "shutdown": shutdown(2),
+    }
+
+
+def database_path() -> list[dict[str, Any]]:
+    rows = []
+    for database in ("sqlite", "postgresql"):
+        for endpoint, over_raw, over_sync in (
+            ("item read", 0.4, 1.2),
+            ("list", 0.3, 0.9),
+            ("create", 0.6, 0.9),
+        ):
+            rows.append(
+                {
+                    "database": database,
+                    "endpoint": endpoint,
+                    "servers": {
+                        "generated": wrk_summary(1000 * over_raw),
+                        "raw": wrk_summary(1000),
+                        "sync": wrk_summary(1000 * over_raw / over_sync),
+                    },
+                    "over_raw": ratio(over_raw),
+                    "over_sync": ratio(over_sync),
+                    "load_average_1min": 2.0,
+                }
+            )
+    return rows
+
+
+def side_by_side() -> dict[str, Any]:
+    names = ["ours", "pip", "poetry"]
+    images = {
+        name: {
+            "build": build(cold, change),
+            "image": {"base_bytes": 174_000_000, "runtime_bytes": size},
+            "start": {"first_200_seconds": summarize([start]), "healthy_seconds": None},
+            "shutdown": shutdown(failed),
+        }
+        for name, cold, change, size, start, failed in (
+            ("ours", 6.0, 0.6, 248_000_000, 1.2, 0),
+            ("pip", 20.0, 1.0, 240_000_000, 1.5, 3),  # a smaller image than ours
+            ("poetry", 60.0, 2.0, 330_000_000, 3.0, 5),
+        )
+    }
+    throughput = {
+        endpoint: {
+            "servers": {
+                name: wrk_summary(rps * factor)
+                for name, factor in zip(names, (1, 0.9, 1.2), strict=True)
+            },
+            "ours_over": {"pip": ratio(1.1), "poetry": ratio(0.8)},
+        }
+        for endpoint, rps in (("/healthz", 3000), ("/items/{id}", 800))
+    }
+    pss = {"ours": 70.0, "pip": 72.0, "poetry": 300.0}
+    return {
+        "images": images,
+        "throughput": throughput,
+        "memory": {
+            "idle": {name: memory(1, pss[name]) for name in names},
+            "under_load": {name: memory(1, pss[name] + 8) for name in names},
         },
     }
 
 
+def gunicorn_worker() -> dict[str, Any]:
+    return {
+        "rows": [
+            {
+                "cpus": cpus,
+                "endpoint": endpoint,
+                "workers": {"uvicorn-worker": wrk_summary(1000), "asgi": wrk_summary(1100)},
+                "asgi_over_uvicorn_worker": ratio(1.1),
+            }
+            for cpus in (1, 2)
+            for endpoint in ("/healthz", "/items/{id}")
+        ],
+        "memory": [
+            {"cpus": cpus, "worker": worker, "idle": memory(cpus), "under_load": memory(cpus)}
+            for cpus in (1, 2)
+            for worker in ("uvicorn-worker", "asgi")
+        ],
+    }
+
+
 def result() -> dict[str, Any]:
+    load = {"threads": 1, "connections": 32, "repetitions": 5, "seconds": 2, "warmup_seconds": 1}
     sample: dict[str, Any] = {
         "date": "2026-01-01 00:00 UTC",
         "duration_minutes": 20.0,
         "machine": {"cpus": 2, "cpu_model": "CPU", "memory_gb": 8, "kernel": "6"},
         "versions": {"docker": "26"},
         "load_average": {"start": [0.1, 0.2, 0.3], "end": [1.0, 1.0, 1.0]},
-        "settings": {
-            "repetitions": {"cold": 2},
-            "load": {"threads": 1, "connections": 32, "repetitions": 5, "seconds": 3},
-        },
+        "settings": {"repetitions": {"cold": 2}, "load": load, "compare": load, "quick": False},
         "notes": ["a note"],
         "copier_copy": {"defaults": {"seconds": summarize([1.0]), "files": 35, "bytes": 1000}},
         "combinations": [
             combination(),
             {"label": "uvicorn-alpine-3.13-uv-sqlite", "skipped": "no local image"},
         ],
+        "database_path": database_path(),
+        "side_by_side": side_by_side(),
+        "gunicorn_worker": gunicorn_worker(),
     }
-    sample["settings"]["load"]["warmup_seconds"] = 2
     sample["targets"] = report.targets(sample)
     return sample
 
 
-def test_targets_are_judged_against_the_issue_thresholds() -> None:
-    verdicts = {
-        (check["target"].split(" ")[0], check["subject"]): check["passed"]
-        for check in result()["targets"]
+def verdicts(sample: dict[str, Any]) -> dict[tuple[str, str], bool]:
+    return {(check["target"], check["subject"]): check["passed"] for check in sample["targets"]}
+
+
+def test_answer_set_targets_are_judged_against_the_issue_thresholds() -> None:
+    checks = {
+        (target.split(" ")[0], subject): passed
+        for (target, subject), passed in verdicts(result()).items()
     }
     name = "gunicorn-slim-3.13-uv-sqlite"
-    assert verdicts[("/healthz", f"{name}, 1 CPU")] is True  # 0.9 >= 0.85
-    assert verdicts[("/healthz", f"{name}, 2 CPU")] is False  # 0.8 < 0.85
-    assert verdicts[("2", f"{name} (the bare app in the same model: 1.50)")] is False  # 1.5
-    assert verdicts[("2", name)] is True  # /items/{id}: 900 / 500 = 1.8
-    assert verdicts[("code-only", f"{name} (4/4 reused)")] is True
-    assert verdicts[("requests", name)] is False  # 2 failed
-    assert verdicts[("runtime", name)] is True
+    assert checks[("/healthz", f"{name}, 1 CPU")] is True  # 0.9 >= 0.85
+    assert checks[("/healthz", f"{name}, 2 CPU")] is False  # 0.8 < 0.85
+    assert checks[("2", f"{name} (the bare app in the same model: 1.50)")] is False  # 1.5
+    assert checks[("2", name)] is True  # /items/{id}: 900 / 500 = 1.8
+    assert checks[("code-only", f"{name} (4/4 reused)")] is True
+    assert checks[("accepted", name)] is False  # 2 failed
+    assert checks[("runtime", name)] is True
     # The cold-start target is for the single-process model only.
     assert not any(check["target"].startswith("cold start") for check in result()["targets"])
+
+
+def test_database_targets_hold_read_and_create_to_the_raw_driver_and_the_sync_pattern() -> None:
+    checks = verdicts(result())
+    raw = "generated app over the raw driver, 1 CPU"
+    sync = "generated app over the sync-session pattern, 1 CPU"
+    for database in ("sqlite", "postgresql"):
+        assert checks[(raw, f"{database}, item read (aim 0.5)")] is True  # 0.4 >= 0.35
+        assert checks[(raw, f"{database}, create (aim reached)")] is True  # 0.6 >= 0.5
+        assert checks[(sync, f"{database}, item read")] is True  # 1.2
+        assert checks[(sync, f"{database}, create")] is False  # 0.9 < 1
+    # The list is reported, not a target.
+    assert not any(", list" in subject for _, subject in checks)
+
+
+def test_side_by_side_says_on_which_rows_the_template_is_ahead() -> None:
+    rows = {
+        subject.split(" (best alternative")[0]: passed
+        for (target, subject), passed in verdicts(result()).items()
+        if target.startswith("side by side")
+    }
+    assert rows["image overhead over the base, MB"] is False  # pip's image is smaller
+    assert rows["cold build, s"] is True
+    assert rows["idle memory (container PSS), MB"] is True
+    assert rows["/healthz requests/s"] is False  # poetry: 1.2x ours
+    assert rows["docker stop: accepted requests that failed"] is True
 
 
 def test_markdown_has_every_section_and_the_skipped_reason() -> None:
     markdown = report.render(result())
     for heading in (
         "## Targets",
+        "## The database path (1 CPU, one Uvicorn process each)",
+        "## Side by side: what users would write instead",
+        "## Gunicorn's ASGI worker against uvicorn-worker (`gunicorn` model)",
         "## copier copy",
         "## Image size",
         "## Build time (seconds)",
         "## Start",
-        "## Throughput and latency",
-        "## Memory (MB per process)",
+        "## Throughput and latency per answer set",
+        "## Memory per process model (MB)",
         "## `docker stop` under load",
     ):
         assert f"\n{heading}\n" in markdown
-    assert "**FAIL** 2 workers on 2 CPUs" in markdown
+    assert "**FAIL** generated app over the sync-session pattern, 1 CPU: sqlite, create" in markdown
     assert "`uvicorn-alpine-3.13-uv-sqlite`: no local image" in markdown
     assert "| 2000 (1800-2200) |" in markdown
-    assert "2 (ConnectionResetError: 2)" in markdown
+    # Accepted requests that failed, apart from connections refused after the close.
+    assert "| 3000 | 2 (ConnectionResetError: 2) | 2 | 900 |" in markdown
+    assert "| image overhead over the base, MB | 74.0 | **66.0** | 156.0 |" in markdown
 
 
 def test_answers_on_the_command_line_are_typed_like_copier_yml() -> None:
@@ -150,9 +293,36 @@ def test_answers_on_the_command_line_are_typed_like_copier_yml() -> None:
     assert label(answers) == "gunicorn-slim-3.13-uv-sqlite"
 
 
+def test_answers_on_the_command_line_measure_only_the_answer_sets_by_default() -> None:
+    assert parse_arguments(["--answers", "process_model=gunicorn"]).sections == ["answers"]
+    every = parse_arguments([]).sections
+    assert every == ["answers", "database", "side-by-side", "gunicorn-worker"]
+    with pytest.raises(SystemExit):
+        parse_arguments(["--sections", "answers,nonsense"])
+
+
 def test_the_benchmarks_page_shows_the_committed_results() -> None:
     """A full `make bench` writes its results into docs/benchmarks.md too."""
     latest = (ROOT / "bench" / "results" / "latest.md").read_text()
     page = (ROOT / "docs" / "benchmarks.md").read_text()
     run_line = next(line for line in latest.splitlines() if line.startswith("Run on "))
     assert run_line in page, "docs/benchmarks.md does not show bench/results/latest.md"
+
+
+@pytest.mark.docker
+def test_a_quick_pass_over_one_answer_set_measures_and_reports(
+    docker: None, tmp_path: Path
+) -> None:
+    if not shutil.which("wrk"):
+        pytest.skip("wrk is not installed (apt-get install -y wrk): the benchmark's load")
+    output = tmp_path / "latest"
+    main(["--quick", "--answers", "process_model=uvicorn", "--output", str(output)])
+    measured = json.loads(output.with_suffix(".json").read_text())
+    (entry,) = measured["combinations"]
+    assert {row["endpoint"] for row in entry["load"]} == {"/healthz", "/items/{id}"}
+    assert all(row["requests_per_second"]["median"] > 0 for row in entry["load"])
+    assert entry["memory"][0]["under_load"]["workers"] == 1
+    assert entry["shutdown"]["ok"] > 0
+    markdown = output.with_suffix(".md").read_text()
+    assert "\n## `docker stop` under load\n" in markdown
+    assert "**PASS** code-only rebuild" in markdown

@@ -1,15 +1,17 @@
 #!/bin/sh
-# Serves the bare app in the process model under test, with the template's settings that
-# cost throughput (access log on, as in every model of the template) and nothing else.
+# Serves a baseline app (APP: hello, raw or sync) in the process model under test, with
+# the template's settings that cost throughput (access log on, as in every model of the
+# template) and nothing else.
 set -eu
+app="${APP:-hello}:app"
 workers="${WORKERS:-1}"
 case "${MODEL:-uvicorn}" in
     uvicorn)
-        exec uvicorn hello:app --host 0.0.0.0 --port 8000 ;;
+        exec uvicorn "$app" --host 0.0.0.0 --port 8000 ;;
     uvicorn-workers)
-        exec uvicorn hello:app --host 0.0.0.0 --port 8000 --workers "$workers" ;;
+        exec uvicorn "$app" --host 0.0.0.0 --port 8000 --workers "$workers" ;;
     gunicorn | official-image)
-        exec gunicorn hello:app --bind 0.0.0.0:8000 --workers "$workers" \
+        exec gunicorn "$app" --bind 0.0.0.0:8000 --workers "$workers" \
             --worker-class uvicorn_worker.UvicornWorker --access-logfile - ;;
     *)
         echo "unknown MODEL ${MODEL}" >&2
