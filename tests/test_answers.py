@@ -8,6 +8,9 @@ import pytest
 
 from template import IMPOSSIBLE, QUESTIONS, choices, template_snapshot
 
+K8S: dict[str, Any] = {"orchestrator": "kubernetes", "k8s_autoscaling": False}
+POSTGRES: dict[str, Any] = {"database": "postgresql", "k8s_autoscaling": True}
+
 INVALID_ANSWERS: list[tuple[dict[str, Any], str]] = [
     ({"project_name": ""}, "must not be empty"),
     ({"project_name": "x" * 65}, "at most 64 characters"),
@@ -56,6 +59,28 @@ INVALID_ANSWERS: list[tuple[dict[str, Any], str]] = [
     ({"process_model": "official-image", "python_version": "3.13"}, "only has Python 3.11"),
     ({"process_model": "official-image", "python_version": "3.14"}, "only has Python 3.11"),
     ({"process_model": "official-image", "base_variant": "alpine"}, "no maintained alpine"),
+    # Kubernetes (orchestrator=kubernetes): its answers, and what SQLite cannot do.
+    ({"k8s_ingress_host": "API.example.com", **K8S}, "fully qualified DNS name"),
+    ({"k8s_ingress_host": "localhost", **K8S}, "fully qualified DNS name"),
+    ({"k8s_ingress_host": "*.example.com", **K8S}, "no wildcard"),
+    ({"k8s_ingress_host": "api.example.com:443", **K8S}, "no port"),
+    ({"k8s_ingress_class": "Nginx", **K8S}, "must be a Kubernetes object name"),
+    ({"k8s_ingress_namespace": "ingress.nginx", **K8S}, "must be a DNS label"),
+    ({"k8s_proxy_cidr": "10.244.0.0/33", **K8S}, "Not an IP address or CIDR network"),
+    ({"k8s_proxy_cidr": "*", **K8S}, "Not an IP address or CIDR network: '[*]'"),
+    ({"k8s_proxy_cidr": "10.244.0.0/16, 0.0.0.0/0", **K8S}, "trusts every address"),
+    ({"k8s_replicas": 0, **K8S, **POSTGRES}, "Replicas must be from 1 to 100"),
+    ({"k8s_replicas": 101, **K8S, **POSTGRES}, "Replicas must be from 1 to 100"),
+    ({"database": "sqlite", "k8s_replicas": 3, **K8S}, "runs as one replica"),
+    (
+        {"k8s_autoscaling": True, "database": "sqlite", "orchestrator": "kubernetes"},
+        "An autoscaler",
+    ),
+    (
+        {"k8s_replicas": 4, "k8s_max_replicas": 3, **K8S, **POSTGRES},
+        "from k8s_replicas [(]4[)] to 100",
+    ),
+    ({"k8s_max_replicas": 101, **K8S, **POSTGRES}, "to 100"),
 ]
 
 
