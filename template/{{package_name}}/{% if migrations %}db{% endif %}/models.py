@@ -17,6 +17,9 @@ class Base(DeclarativeBase):
 
 class Item(Base):
     __tablename__ = "items"
+    # SQLite otherwise hands out the highest id again once its item is deleted, so a
+    # stale link or cache entry would show another item. PostgreSQL never reuses ids.
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100))

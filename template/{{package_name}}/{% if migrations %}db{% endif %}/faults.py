@@ -1,0 +1,73 @@
+"""Faults of the database, not of the request: the database is down, hung, locked,
+read-only or not migrated. Requests that meet one get a 503 with Retry-After (the same
+request may well succeed later) and the cause is logged in one line, never a 500 with
+a traceback."""
+
+import logging
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+RETRY_AFTER_SECONDS = 5
+# PostgreSQL's SQLSTATE classes and codes that mean the database cannot do the work
+# now: connection (08), login (28), no such database (3D), out of resources (53),
+# shutdown or statement timeout (57), system errors (58); a read-only database, a
+# serialization failure, a deadlock or a lock timeout; and a missing table or column,
+# the database behind the migrations.
+FAULT_SQLSTATE_CLASSES = frozenset({"08", "28", "3D", "53", "57", "58"})
+FAULT_SQLSTATES = frozenset({"25006", "40001", "40P01", "55P03", "42P01", "42703"})
+UNDEFINED_TABLE_SQLSTATE = "42P01"
+
+logger = logging.getLogger(__name__)
+
+
+def is_database_fault(error: Exception) -> bool:
+    # All of SQLite's operational errors are the database's (locked, read-only, no
+    # such table); OSError: the driver could not reach the server (refused, no such
+    # host, no answer in time).
+    if isinstance(error, OperationalError | InterfaceError | OSError):
+        return True
+    if isinstance(error, PoolTimeoutError):
+        return True  # every connection stayed busy
+    if isinstance(error, DBAPIError):
+        sqlstate = getattr(error.orig, "sqlstate", None) or ""
+        return (
+            error.connection_invalidated
+            or sqlstate[:2] in FAULT_SQLSTATE_CLASSES
+            or sqlstate in FAULT_SQLSTATES
+        )
+    return False
+
+
+def is_missing_table(error: DBAPIError) -> bool:
+    if getattr(error.orig, "sqlstate", None) == UNDEFINED_TABLE_SQLSTATE:
+        return True
+    return "no such table" in str(error.orig)  # SQLite's
+
+
+def describe(error: Exception) -> str:
+    """The cause in one line: the driver's own message, without the statement and its
+    parameters (which may hold user data) and without the URL's password (which no
+    driver message contains)."""
+    cause = error.orig if isinstance(error, DBAPIError) and error.orig else error
+    message = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+    return f"{type(cause).__name__}: {message}" if message else type(cause).__name__
+
+
+async def database_fault_handler(request: Request, error: Exception) -> JSONResponse:
+    if not is_database_fault(error):
+        raise error  # a bug, not a fault: the server's 500 with its traceback
+    method, path = request.method, request.url.path
+    logger.warning("%s %s: database unavailable (%s)", method, path, describe(error))
+    return JSONResponse(
+        {"detail": "The database is unavailable; retry later"},
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def add_database_fault_handlers(app: FastAPI) -> None:
+    for error_class in (DBAPIError, PoolTimeoutError, OSError):
+        app.add_exception_handler(error_class, database_fault_handler)
