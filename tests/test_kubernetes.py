@@ -8,10 +8,18 @@ PersistentVolumeClaim, the Secret as a file), in the pod's order, and probe it a
 would: containers run as their manifests say, not a cluster.
 """
 
+import concurrent.futures
 import fcntl
 import functools
 import re
+import socket
+import subprocess
 import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +29,12 @@ import yaml
 from template import (
     ROOT,
     answers_id,
+    base_image,
+    build,
+    container_ip,
+    image_exists,
     matrix,
+    processes,
     render,
     run,
 )
@@ -467,3 +480,330 @@ def test_prod_image_is_a_release_never_latest_and_dev_a_local_one(
 
 def project_slug(project: Path) -> str:
     return yaml.safe_load((project / ".copier-answers.yml").read_text())["project_slug"]
+
+
+# Docker: each container as its manifest specifies ----------------------------------------
+
+DOCKER_SETS: list[dict[str, Any]] = [
+    {
+        "orchestrator": "kubernetes",
+        "dependency_tool": "uv",
+        "base_variant": "slim",
+        "python_version": "3.13",
+        "process_model": "uvicorn",
+        "migrations": True,
+        "database": "sqlite",
+        "migration_step": "separate",
+        "package_name": "service",
+        "port": 8080,
+    },
+    {
+        "orchestrator": "kubernetes",
+        "dependency_tool": "uv",
+        "base_variant": "slim",
+        "python_version": "3.13",
+        "process_model": "gunicorn",
+        "workers": "auto",
+        "migrations": True,
+        "database": "postgresql",
+        "migration_step": "separate",
+        "proxy_headers": False,
+    },
+    {
+        "orchestrator": "kubernetes",
+        "dependency_tool": "uv",
+        "base_variant": "slim",
+        "python_version": "3.11",
+        "process_model": "official-image",
+        "workers": "auto",
+        "migrations": False,
+    },
+]
+
+
+def docker_id(answers: dict[str, Any]) -> str:
+    return f"{answers['process_model']}-{answers.get('database', 'nodb')}"
+
+
+DATABASE_PASSWORD = "k8s test password: with spaces, @ and /"
+
+
+def quantity_mib(value: str) -> int:
+    return mebibytes(value) if value.endswith("Mi") else int(value) // 2**20
+
+
+class Pod:
+    """A pod spec's containers run with Docker, one after another as the kubelet starts
+    them, sharing the pod's volumes: a tmpfs per emptyDir (per container: nothing here
+    passes data through one), a Docker volume per PersistentVolumeClaim, a directory per
+    Secret. Not a cluster: no scheduler, Service or NetworkPolicy."""
+
+    def __init__(
+        self,
+        spec: dict[str, Any],
+        image: str,
+        config: dict[str, str],
+        network: str,
+        secrets: dict[str, Path],
+        claims: dict[str, str],
+    ) -> None:
+        self.spec, self.image, self.config, self.network = spec, image, config, network
+        self.secrets, self.claims = secrets, claims
+        self.containers: list[str] = []
+
+    def docker_run(self, container: dict[str, Any], env: dict[str, str] | None = None) -> list[str]:
+        pod_security, security = self.spec["securityContext"], container["securityContext"]
+        args = [
+            "--network",
+            self.network,
+            "--user",
+            f"{pod_security['runAsUser']}:{pod_security['runAsGroup']}",
+            "--group-add",
+            str(pod_security["fsGroup"]),
+        ]
+        if security["readOnlyRootFilesystem"]:
+            args.append("--read-only")
+        for capability in security["capabilities"]["drop"]:
+            args += ["--cap-drop", capability]
+        if security["allowPrivilegeEscalation"] is False:
+            args += ["--security-opt", "no-new-privileges"]
+        limits = container["resources"]["limits"]
+        args += ["--cpus", limits["cpu"], "--memory", f"{quantity_mib(limits['memory'])}m"]
+        variables = {}
+        for source in container.get("envFrom", []):
+            assert source["configMapRef"]["name"] == self.config["name"]
+            variables.update(self.config["data"])
+        variables.update({e["name"]: e["value"] for e in container.get("env", [])})
+        variables.update(env or {})
+        for name, value in variables.items():
+            args += ["--env", f"{name}={value}"]
+        volumes = {v["name"]: v for v in self.spec["volumes"]}
+        for mount in container["volumeMounts"]:
+            volume, path = volumes[mount["name"]], mount["mountPath"]
+            if "emptyDir" in volume:
+                size = quantity_mib(volume["emptyDir"]["sizeLimit"])
+                args += ["--tmpfs", f"{path}:size={size}m"]
+            elif "persistentVolumeClaim" in volume:
+                claim = self.claims[volume["persistentVolumeClaim"]["claimName"]]
+                args += ["--volume", f"{claim}:{path}"]
+            else:
+                secret = self.secrets[volume["secret"]["secretName"]]
+                args += ["--volume", f"{secret}:{path}:ro"]
+        # command replaces the image's ENTRYPOINT and drops its CMD, as in Kubernetes.
+        command = container.get("command", [])
+        if command:
+            args += ["--entrypoint", command[0]]
+        return [*args, self.image, *command[1:], *container.get("args", [])]
+
+    def run_to_completion(
+        self, container: dict[str, Any], env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return run(
+            ["docker", "run", "--rm", *self.docker_run(container, env)], check=False, timeout=300
+        )
+
+    def start(self, container: dict[str, Any]) -> str:
+        container_id = run(["docker", "run", "--detach", *self.docker_run(container)]).stdout
+        self.containers.append(container_id.strip())
+        return container_id.strip()
+
+    def remove(self) -> None:
+        for container_id in self.containers:
+            subprocess.run(["docker", "rm", "--force", container_id], capture_output=True)
+
+
+def http_probe(ip: str, port: int, probe: dict[str, Any]) -> bool:
+    """One kubelet HTTP probe: success is a status from 200 to 399 within timeoutSeconds."""
+    get = probe["httpGet"]
+    headers = {h["name"]: h["value"] for h in get.get("httpHeaders", [])}
+    request = urllib.request.Request(f"http://{ip}:{port}{get['path']}", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=probe["timeoutSeconds"]) as response:
+            return 200 <= response.status < 400
+    except urllib.error.HTTPError as error:
+        return 200 <= error.code < 400
+    except OSError:
+        return False
+
+
+def wait_for_probe(ip: str, port: int, probe: dict[str, Any], attempts: int) -> float:
+    """Probe every periodSeconds until one succeeds; fail after `attempts`."""
+    start = time.monotonic()
+    for _ in range(attempts):
+        if http_probe(ip, port, probe):
+            return time.monotonic() - start
+        time.sleep(probe["periodSeconds"])
+    raise AssertionError(f"{probe['httpGet']['path']} failed {attempts} times")
+
+
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param(a, id=docker_id(a), marks=pytest.mark.xdist_group(f"k8s-{docker_id(a)}"))
+        for a in DOCKER_SETS
+    ],
+)
+def k8s_built(
+    request: pytest.FixtureRequest, work_dir: Path, docker: None
+) -> tuple[dict[str, Any], Path, str]:
+    answers = request.param
+    project = render(answers, work_dir)
+    if not image_exists(base := base_image(project)):
+        pytest.skip(f"no local image {base}")
+    tag = f"fdt-test/k8s-{docker_id(answers)}"
+    build(project, tag)
+    return answers, project, tag
+
+
+@pytest.mark.docker
+def test_containers_run_as_their_manifests_specify_from_migration_to_shutdown(
+    k8s_built: tuple[dict[str, Any], Path, str], tmp_path: Path
+) -> None:
+    answers, project, tag = k8s_built
+    objs = objects(project, "prod")
+    deployment, job = one(objs, "Deployment"), maybe(objs, "Job")
+    config_map = one(objs, "ConfigMap")
+    config = {"name": config_map["metadata"]["name"], "data": config_map["data"]}
+    pod_spec = deployment["spec"]["template"]["spec"]
+    app = pod_spec["containers"][0]
+    port = app["ports"][0]["containerPort"]
+    assert {c["image"] for c in pod_spec["containers"]} == {
+        f"registry.example.com/{project_slug(project)}:0.1.0"
+    }
+    suffix = uuid.uuid4().hex[:8]
+    network = f"fdt-k8s-{suffix}"
+    secrets_dir = tmp_path / "secret"
+    secrets_dir.mkdir(mode=0o755)
+    (secrets_dir / "password").write_text(DATABASE_PASSWORD)
+    (secrets_dir / "password").chmod(0o444)
+    secrets = {f"{project_slug(project)}-database": secrets_dir}
+    claims = {n: f"fdt-k8s-{n}-{suffix}" for k, n in objs if k == "PersistentVolumeClaim"}
+    database = answers["migrations"] and answers["database"] == "postgresql"
+    run(["docker", "network", "create", network])
+    cleanup: list[list[str]] = [["docker", "network", "rm", network]]
+    cleanup += [["docker", "volume", "rm", "--force", v] for v in claims.values()]
+    pods: list[Pod] = []
+    try:
+        if database:
+            # A database where the ConfigMap says it is (DATABASE_HOST), with the Secret's password.
+            settings = config["data"]
+            db = run(
+                [
+                    "docker", "run", "--detach", "--network", network,
+                    "--network-alias", settings["DATABASE_HOST"],
+                    "--env", f"POSTGRES_USER={settings['DATABASE_USER']}",
+                    "--env", f"POSTGRES_DB={settings['DATABASE_NAME']}",
+                    "--env", f"POSTGRES_PASSWORD={DATABASE_PASSWORD}",
+                    "postgres:17",
+                ]
+            ).stdout.strip()  # fmt: skip
+            cleanup.insert(0, ["docker", "rm", "--force", "--volumes", db])
+            deadline = time.monotonic() + 60
+            while run(
+                ["docker", "exec", db, "pg_isready", "-h", "127.0.0.1"], check=False
+            ).returncode:
+                assert time.monotonic() < deadline, "postgres did not start"
+                time.sleep(1)
+        pod = Pod(pod_spec, tag, config, network, secrets, claims)
+        pods.append(pod)
+        init = pod_spec.get("initContainers", [])
+        if job:
+            # Before the Job, the schema is not at head: the wait gives up, nothing serves.
+            early = pod.run_to_completion(init[0], {"DATABASE_WAIT_SECONDS": "3"})
+            assert early.returncode != 0, early.stdout + early.stderr
+            assert "did not reach revision" in early.stderr, early.stderr
+            assert "Traceback" not in early.stderr and DATABASE_PASSWORD not in early.stderr
+            job_spec = job["spec"]["template"]["spec"]
+            migration = Pod(job_spec, tag, config, network, secrets, claims)
+            result = migration.run_to_completion(job_spec["containers"][0])
+            assert result.returncode == 0, result.stdout + result.stderr
+        for container in init:  # in order, each to completion
+            result = pod.run_to_completion(container)
+            assert result.returncode == 0, f"{container['name']}: {result.stdout}{result.stderr}"
+        app_id = pod.start(app)
+        ip = container_ip(app_id)
+        startup = app["startupProbe"]
+        started = wait_for_probe(ip, port, startup, startup["failureThreshold"])
+        assert started < startup["failureThreshold"] * startup["periodSeconds"]
+        wait_for_probe(ip, port, app["readinessProbe"], 10)
+        assert http_probe(ip, port, app["livenessProbe"])
+        if answers["process_model"] != "uvicorn":
+            workers = [p for p in processes(app_id) if re.search(r"bin/(gunicorn|uvicorn) ", p)]
+            # The supervisor and one worker per CPU of the limit.
+            assert len(workers) == 1 + int(app["resources"]["limits"]["cpu"]), workers
+        shutdown = shut_down_like_the_kubelet(app_id, ip, port, app, pod_spec)
+        logs = run(["docker", "logs", app_id], check=False)
+        assert shutdown["failures"] == [], logs.stdout + logs.stderr
+        assert shutdown["answered"] > 0
+        assert shutdown["in_flight_status"] in (201, 422), shutdown
+        assert shutdown["exit_code"] == 0, logs.stdout + logs.stderr
+        assert (
+            shutdown["sigterm_to_exit"]
+            < pod_spec["terminationGracePeriodSeconds"]
+            - (app["lifecycle"]["preStop"]["sleep"]["seconds"])
+        ), "SIGKILL would have come first"
+        assert DATABASE_PASSWORD not in logs.stdout + logs.stderr
+    finally:
+        for pod in pods:
+            pod.remove()
+        for command in cleanup:
+            subprocess.run(command, capture_output=True)
+
+
+def shut_down_like_the_kubelet(
+    container: str, ip: str, port: int, app: dict[str, Any], pod_spec: dict[str, Any]
+) -> dict[str, Any]:
+    """The preStop sleep under a bounded load (the pod still serves while its endpoint is
+    removed), then SIGTERM with one request in flight, then SIGKILL at the grace period."""
+    pre_stop = app["lifecycle"]["preStop"]["sleep"]["seconds"]
+    grace = pod_spec["terminationGracePeriodSeconds"]
+    sending = threading.Event()
+    sending.set()
+    failures: list[str] = []
+    answered = 0
+
+    def load() -> None:
+        nonlocal answered
+        while sending.is_set():
+            request = urllib.request.Request(
+                f"http://{ip}:{port}/healthz", headers={"Host": "localhost"}
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    answered += response.status == 200
+            except OSError as error:
+                failures.append(repr(error))
+            time.sleep(0.02)
+
+    def in_flight() -> int:
+        body = b'{"name": ""}'
+        with socket.create_connection((ip, port), timeout=15) as connection:
+            connection.sendall(
+                b"POST /items/ HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body[:5]
+            )
+            time.sleep(pre_stop + 1)  # SIGTERM comes while the body is still arriving
+            connection.sendall(body[5:])
+            return int(connection.makefile("rb").readline().split()[1])
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        clients = [pool.submit(load) for _ in range(3)]
+        slow = pool.submit(in_flight)
+        time.sleep(pre_stop)  # the preStop sleep: requests keep coming and are answered
+        sending.clear()  # the endpoint is gone everywhere: no new requests
+        for client in clients:
+            client.result()
+        sigterm = time.monotonic()
+        run(["docker", "kill", "--signal", "TERM", container])
+        exited = subprocess.run(
+            ["docker", "wait", container], capture_output=True, text=True, timeout=grace - pre_stop
+        )
+        sigterm_to_exit = time.monotonic() - sigterm
+        in_flight_status = slow.result()
+    return {
+        "failures": failures,
+        "answered": answered,
+        "in_flight_status": in_flight_status,
+        "exit_code": int(exited.stdout.strip()),
+        "sigterm_to_exit": sigterm_to_exit,
+    }
