@@ -1,6 +1,6 @@
 """`make bench`: measure answer sets side by side and write bench/results/latest.{md,json}.
 
-make bench                                   # the default set (about 20 minutes)
+make bench                                   # every section (about 20 minutes)
 make bench BENCH_ARGS="--quick"              # one quick pass, to try changes
 make bench BENCH_ARGS="--answers process_model=gunicorn,base_variant=full"
 """
@@ -12,6 +12,9 @@ import shutil
 import signal
 import sys
 import tempfile
+import traceback
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +35,11 @@ SECTIONS = ("answers", "database", "side-by-side", "gunicorn-worker")
 
 FULL = Settings(
     repetitions={
-        "copier": 5,
-        "cold": 3,
-        "warm": 3,
-        "change": 3,
+        "copier": 3,
+        # Builds and starts vary little between runs; the load runs are where time goes.
+        "cold": 1,
+        "warm": 1,
+        "change": 2,
         "start": 3,
         # The alternatives' builds download their packages: slow, and once is enough.
         "seed_cold": 1,
@@ -91,11 +95,28 @@ NOTES = [
 ]
 
 
+def attempt(errors: dict[str, str], name: str, measurement: Callable[[], Any]) -> Any:
+    """Run one measurement; when it fails, record why and go on with the others, so that a
+    long run still reports what it measured."""
+    try:
+        return measurement()
+    except Exception as error:
+        log(f"{name} failed:\n{traceback.format_exc()}")
+        errors[name] = f"{type(error).__name__}: {str(error)[:1500]}"
+        return None
+
+
 def measure_answer_sets(
-    run: Run, sets: list[dict[str, Any]], image_only: list[dict[str, Any]]
+    run: Run,
+    sets: list[dict[str, Any]],
+    image_only: list[dict[str, Any]],
+    errors: dict[str, str],
 ) -> list[dict[str, Any]]:
-    entries = [bench_answer_set(answers, run) for answers in sets]
-    entries += [bench_answer_set(answers, run, with_load=False) for answers in image_only]
+    entries = []
+    for answers, with_load in [(a, True) for a in sets] + [(a, False) for a in image_only]:
+        label = answer_sets.label(answers)
+        entry = attempt(errors, label, partial(bench_answer_set, answers, run, with_load))
+        entries.append(entry or {"label": label, "skipped": f"failed: {errors[label]}"})
     return entries
 
 
@@ -187,6 +208,7 @@ def main(argv: list[str] | None = None) -> None:
     run = Run(settings, Path(tempfile.mkdtemp(prefix="bench-")))
     # `kill` (SIGTERM) ends the run through the `finally` below, which removes what it made.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    errors: dict[str, str] = {}
     try:
         if "answers" in sections:
             log("copier copy")
@@ -195,24 +217,28 @@ def main(argv: list[str] | None = None) -> None:
                 "defaults": measure.copier_copy({}, copies, run.work),
                 "largest answer set": measure.copier_copy(answer_sets.LARGEST, copies, run.work),
             }
-            result["combinations"] = measure_answer_sets(run, sets, image_only)
+            result["combinations"] = measure_answer_sets(run, sets, image_only, errors)
         if "database" in sections:
-            result["database_path"] = database_path(run)
+            result["database_path"] = attempt(errors, "database path", lambda: database_path(run))
         if "side-by-side" in sections:
-            ours = next(
-                (c for c in result["combinations"] if c["label"] == answer_sets.label({})),
-                None,
-            )
+            label = answer_sets.label({})
+            ours = next((c for c in result["combinations"] if c["label"] == label), None)
             if ours is None:
                 ours = bench_answer_set({}, run)
                 result["combinations"].append(ours)
-            result["side_by_side"] = side_by_side(run, ours)
+            if not ours.get("skipped"):
+                result["side_by_side"] = attempt(
+                    errors, "side by side", lambda: side_by_side(run, ours)
+                )
         if "gunicorn-worker" in sections:
-            result["gunicorn_worker"] = compare_workers(run)
+            result["gunicorn_worker"] = attempt(
+                errors, "gunicorn worker", lambda: compare_workers(run)
+            )
     finally:
         log("cleaning up")
         run.close()
         shutil.rmtree(run.work, ignore_errors=True)
+    result["errors"] = errors
     result["load_average"]["end"] = measure.load_average()
     result["duration_minutes"] = minutes()
     result["targets"] = report.targets(result)

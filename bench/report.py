@@ -96,8 +96,8 @@ def render_database_path(rows: list[dict[str, Any]]) -> list[str]:
         "",
         "The generated app's item routes against the same routes, with the same request and "
         "response models, on the raw driver (aiosqlite, asyncpg) and on a sync SQLAlchemy "
-        "session in FastAPI's threadpool (`bench/baseline/`), each server with its own "
-        "database holding the same items, loaded in turns.",
+        "session in FastAPI's threadpool (`bench/baseline/`), on one database holding a page "
+        "of items (50), loaded in turns.",
         "",
     ]
     body = []
@@ -164,7 +164,9 @@ def render_gunicorn_worker(entry: dict[str, Any]) -> list[str]:
         "## Gunicorn's ASGI worker against uvicorn-worker (`gunicorn` model)",
         "",
         "The same image and gunicorn.conf.py; `GUNICORN_CMD_ARGS=--worker-class asgi` "
-        "changes the worker class only. One worker per CPU, loaded in turns.",
+        "changes the worker class only (uvicorn-worker: "
+        f"`{entry.get('worker_classes', {}).get('uvicorn-worker', 'uvicorn_worker')}`). "
+        "One worker per CPU, loaded in turns.",
         "",
     ]
     rows = []
@@ -351,6 +353,11 @@ def render(result: dict[str, Any]) -> str:
     if skipped:
         lines += ["Not measured:", ""]
         lines += [f"- `{c['label']}`: {c['skipped']}" for c in skipped] + [""]
+    labels = {c["label"] for c in skipped}
+    failed = {name: error for name, error in result.get("errors", {}).items() if name not in labels}
+    if failed:
+        lines += ["Failed, so not reported below:", ""]
+        lines += [f"- {name}: {error.splitlines()[0]}" for name, error in failed.items()] + [""]
     lines += render_targets(result["targets"])
     if result.get("database_path"):
         lines += render_database_path(result["database_path"])
