@@ -53,13 +53,15 @@ def expected_presence(answers: dict[str, Any]) -> dict[str, bool]:
         "requirements.in": tool == "pip",
         "gunicorn.conf.py": model == "gunicorn",
         "prestart.sh": model == "official-image",
-        "docker-entrypoint.sh": model != "official-image" and (auto_workers or entrypoint_step),
+        # Uvicorn reads its keep-alive from the environment that the entrypoint sets.
+        "docker-entrypoint.sh": model in ("uvicorn", "uvicorn-workers")
+        or (model == "gunicorn" and (auto_workers or entrypoint_step)),
         "alembic.ini": migrations,
         "migrations/env.py": migrations,
         f"{package}/db/models.py": migrations,
         f"{package}/db/migrate.py": migrations,
         "tests/test_migrations.py": migrations,
-        "tests/test_settings.py": migrations and answers["database"] == "postgresql",
+        "tests/test_settings.py": True,
         f"{package}/repository.py": True,
         f"{package}/main.py": True,
         "Dockerfile": True,
@@ -72,8 +74,7 @@ def expected_presence(answers: dict[str, Any]) -> dict[str, bool]:
         "compose.dev.yaml": True,
         "nginx/default.conf.template": answers.get("reverse_proxy") == "nginx",
         "tests/test_proxy_headers.py": answers["proxy_headers"],
-        f"{package}/workers.py": not answers["proxy_headers"]
-        and model in ("gunicorn", "official-image"),
+        f"{package}/workers.py": model in ("gunicorn", "official-image"),
     }
 
 
@@ -163,7 +164,7 @@ def test_render_compose_files_are_valid(rendered: tuple[dict[str, Any], Path]) -
     _, project = rendered
     if shutil.which("docker") is None:
         pytest.skip("no docker CLI to validate compose files with")
-    env = {"POSTGRES_PASSWORD": "render-test"}  # required: compose refuses to start without it
+    env = {"DATABASE_PASSWORD": "render-test"}  # required: compose refuses to start without it
     run(["docker", "compose", "--file", "compose.yaml", "config", "--quiet"], cwd=project, env=env)
     run(
         [
