@@ -278,8 +278,8 @@ def registry(docker: None) -> Iterator[str]:
 
 
 @pytest.fixture()
-def postgres(docker: None) -> Iterator[str]:
-    """What the CI service container is: a throwaway PostgreSQL; its address."""
+def postgres(docker: None) -> Iterator[Container]:
+    """What the CI service container is: a throwaway PostgreSQL, logging its DDL."""
     with Container(
         "postgres:17",
         "-e",
@@ -299,7 +299,9 @@ def postgres(docker: None) -> Iterator[str]:
         ):
             assert time.monotonic() < deadline, container.logs()
             time.sleep(0.5)
-        yield container.ip
+        for statement in ("ALTER SYSTEM SET log_statement = 'ddl'", "SELECT pg_reload_conf()"):
+            container.exec("psql", "--username", "ci", "--dbname", "ci", "--command", statement)
+        yield container
 
 
 def repository(project: Path) -> str:
@@ -468,7 +470,7 @@ def need(*tools: str) -> None:
 
 @pytest.mark.docker
 def test_github_workflow_runs_lint_test_image_and_publishes_under_act(
-    work_dir: Path, tmp_path: Path, registry: str, postgres: str
+    work_dir: Path, tmp_path: Path, registry: str, postgres: Container
 ) -> None:
     need("act")
     project = private_copy(render(GITHUB_RUN, work_dir), tmp_path / "project")
@@ -481,7 +483,7 @@ def test_github_workflow_runs_lint_test_image_and_publishes_under_act(
             "REGISTRY": registry,
             "IMAGE_NAME": image.split("/", 1)[1],
             "REGISTRY_USER": "ci",
-            "POSTGRES_HOST": postgres,
+            "POSTGRES_HOST": postgres.ip,
         },
     )
     log = output(result)
@@ -489,7 +491,10 @@ def test_github_workflow_runs_lint_test_image_and_publishes_under_act(
     for job in ("lint", "test", "image", "publish"):
         assert re.search(rf"\[CI/{job}\s*\]\s+🏁\s+Job succeeded", log), job
     assert "/healthz 200" in log and "/readyz 200" in log
-    database = ["--env", f"DATABASE_URL=postgresql+asyncpg://ci:ci@{postgres}:5432/ci"]
+    # The test job's suite ran on the service: it made its database there, and dropped it.
+    assert re.search(r'statement: CREATE DATABASE "test_\w+"', postgres.logs())
+    assert re.search(r'statement: DROP DATABASE "test_\w+"', postgres.logs())
+    database = ["--env", f"DATABASE_URL=postgresql+asyncpg://ci:ci@{postgres.ip}:5432/ci"]
     assert_pulls_back_and_runs(image, f"sha-{commit}", *database)
     assert_pulls_back_and_runs(image, "main", *database)
 
