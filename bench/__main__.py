@@ -110,14 +110,20 @@ def measure_answer_sets(
     run: Run,
     sets: list[dict[str, Any]],
     image_only: list[dict[str, Any]],
-    errors: dict[str, str],
-) -> list[dict[str, Any]]:
-    entries = []
+    result: dict[str, Any],
+) -> None:
+    """Each answer set into result["combinations"] as soon as it is measured (an answer
+    set measured earlier in the run, for the side by side, is not measured again)."""
+    done = {entry["label"] for entry in result["combinations"]}
     for answers, with_load in [(a, True) for a in sets] + [(a, False) for a in image_only]:
         label = answer_sets.label(answers)
+        if label in done:
+            continue
+        errors = result["errors"]
         entry = attempt(errors, label, partial(bench_answer_set, answers, run, with_load))
-        entries.append(entry or {"label": label, "skipped": f"failed: {errors[label]}"})
-    return entries
+        result["combinations"].append(
+            entry or {"label": label, "skipped": f"failed: {errors[label]}"}
+        )
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -166,10 +172,14 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
 
 
 def write(result: dict[str, Any], output: Path) -> None:
-    markdown = report.render(result)
+    """The measurements first, so that they survive a failure of the report (which
+    `--report` then renders again), then the targets they meet and the Markdown."""
     output.parent.mkdir(parents=True, exist_ok=True)
     output.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    output.with_suffix(".md").write_text(markdown + "\n")
+    result["targets"] = report.targets(result)
+    output.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    markdown = report.render(result)
+    output.with_suffix(".md").write_text(markdown)
     print(markdown)
     if output == RESULTS / "latest":
         report.update_docs_page(DOCS_PAGE, markdown)
@@ -180,9 +190,7 @@ def write(result: dict[str, Any], output: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     arguments = parse_arguments(argv)
     if arguments.report:
-        result = json.loads(arguments.report.read_text())
-        result["targets"] = report.targets(result)  # derived from the measurements
-        write(result, arguments.output)
+        write(json.loads(arguments.report.read_text()), arguments.output)
         return
     require_wrk()
     if not docker_available():
@@ -206,27 +214,18 @@ def main(argv: list[str] | None = None) -> None:
         "combinations": [],
     }
     run = Run(settings, Path(tempfile.mkdtemp(prefix="bench-")))
-    # `kill` (SIGTERM) ends the run through the `finally` below, which removes what it made.
+    # `kill` (SIGTERM) ends the run through the `finally` below, which removes what it made
+    # and reports what was measured until then.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    errors: dict[str, str] = {}
+    errors: dict[str, str] = result.setdefault("errors", {})
     try:
-        if "answers" in sections:
-            log("copier copy")
-            copies = settings.repetitions["copier"]
-            result["copier_copy"] = {
-                "defaults": measure.copier_copy({}, copies, run.work),
-                "largest answer set": measure.copier_copy(answer_sets.LARGEST, copies, run.work),
-            }
-            result["combinations"] = measure_answer_sets(run, sets, image_only, errors)
+        # The comparisons first: they are what the answer sets are judged by.
         if "database" in sections:
             result["database_path"] = attempt(errors, "database path", lambda: database_path(run))
         if "side-by-side" in sections:
-            label = answer_sets.label({})
-            ours = next((c for c in result["combinations"] if c["label"] == label), None)
-            if ours is None:
-                ours = bench_answer_set({}, run)
+            ours = attempt(errors, answer_sets.label({}), lambda: bench_answer_set({}, run))
+            if ours:
                 result["combinations"].append(ours)
-            if not ours.get("skipped"):
                 result["side_by_side"] = attempt(
                     errors, "side by side", lambda: side_by_side(run, ours)
                 )
@@ -234,16 +233,24 @@ def main(argv: list[str] | None = None) -> None:
             result["gunicorn_worker"] = attempt(
                 errors, "gunicorn worker", lambda: compare_workers(run)
             )
+        if "answers" in sections:
+            log("copier copy")
+            copies = settings.repetitions["copier"]
+            result["copier_copy"] = {
+                "defaults": measure.copier_copy({}, copies, run.work),
+                "largest answer set": measure.copier_copy(answer_sets.LARGEST, copies, run.work),
+            }
+            measure_answer_sets(run, sets, image_only, result)
+    except SystemExit:
+        errors["run"] = "stopped (SIGTERM) before every section was measured"
+        raise
     finally:
         log("cleaning up")
         run.close()
         shutil.rmtree(run.work, ignore_errors=True)
-    result["errors"] = errors
-    result["load_average"]["end"] = measure.load_average()
-    result["duration_minutes"] = minutes()
-    result["targets"] = report.targets(result)
-
-    write(result, arguments.output)
+        result["load_average"]["end"] = measure.load_average()
+        result["duration_minutes"] = minutes()
+        write(result, arguments.output)
 
 
 if __name__ == "__main__":

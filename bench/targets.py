@@ -21,7 +21,7 @@ def target(name: str, subject: str, value: float, limit: str, passed: bool) -> d
 
 
 def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
-    checks = database_path(result.get("database_path", []))
+    checks = database_path(result.get("database_path") or [])
     checks += side_by_side(result.get("side_by_side"))
     for combination in result["combinations"]:
         if not combination.get("skipped"):
