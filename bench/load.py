@@ -50,6 +50,8 @@ def wrk_command(url: str, settings: LoadSettings, seconds: int) -> list[str]:
         f"--connections={settings.connections}",
         f"--duration={seconds}s",
         "--timeout=5s",
+        # The address is the container's; the app answers to the names in ALLOWED_HOSTS.
+        "--header=Host: localhost",
         f"--script={LUA}",
         url,
     ]

@@ -18,6 +18,7 @@ from typing import Any
 from bench.stats import summarize
 from template import (
     HARDENED_RUN_ARGS,
+    LOCAL_HOST,
     ROOT,
     Container,
     build,
@@ -279,7 +280,7 @@ def create_item(url: str) -> int:
     request = urllib.request.Request(
         f"{url}/items/",
         data=json.dumps(ITEM).encode(),
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **LOCAL_HOST},
         method="POST",
     )
     with urllib.request.urlopen(request, timeout=10) as response:

@@ -278,12 +278,18 @@ def container_ip(container: str) -> str:
     ).stdout.strip()
 
 
+# Tests reach containers by their address; the app answers only to the host names in its
+# ALLOWED_HOSTS, and `localhost` is one of them by default.
+LOCAL_HOST = {"Host": "localhost"}
+
+
 def wait_for_http(url: str, timeout: float = 30) -> float:
     """Poll until the URL answers 200; return the seconds it took."""
     start = time.monotonic()
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:
+            request = urllib.request.Request(url, headers=LOCAL_HOST)
+            with urllib.request.urlopen(request, timeout=2) as response:
                 if response.status == 200:
                     return time.monotonic() - start
         except OSError:
