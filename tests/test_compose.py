@@ -2,6 +2,7 @@
 database and its migration step; data survives restarts; migrations run exactly once."""
 
 import json
+import socket
 import subprocess
 import urllib.request
 from pathlib import Path
@@ -9,11 +10,12 @@ from typing import Any
 
 import pytest
 
-from template import Compose, private_copy, render, run, wait_for_http
+from template import LOCAL_HOST, Compose, private_copy, render, run, wait_for_http
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker")]
 
-PASSWORD = "compose-test-password"
+# Every character that means something in a URL: the app builds its URL from parts.
+PASSWORD = "p@ss%40w/rd:x#y?z"
 STACKS: list[dict[str, Any]] = [
     {
         "dependency_tool": "uv",
@@ -62,7 +64,7 @@ def stack(request: pytest.FixtureRequest, work_dir: Path, tmp_path: Path) -> Any
     run(["cp", ".env.example", ".env"], cwd=project)
     env_file = project / ".env"
     env_file.write_text(
-        env_file.read_text().replace("POSTGRES_PASSWORD=\n", f"POSTGRES_PASSWORD={PASSWORD}\n")
+        env_file.read_text().replace("DATABASE_PASSWORD=\n", f"DATABASE_PASSWORD='{PASSWORD}'\n")
     )
     name = f"fdt-{stack_id(answers)}-{tmp_path.name}".lower().replace("_", "-")[:60]
     with Compose(project, name) as compose:
@@ -71,7 +73,8 @@ def stack(request: pytest.FixtureRequest, work_dir: Path, tmp_path: Path) -> Any
 
 def request_json(url: str, body: dict[str, Any] | None = None) -> Any:
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json", **LOCAL_HOST}
+    req = urllib.request.Request(url, data=data, headers=headers)
     with urllib.request.urlopen(req, timeout=10) as response:
         return json.loads(response.read())
 
@@ -88,6 +91,14 @@ def test_stack_comes_up_migrated_and_keeps_its_data_across_restarts(stack: Any) 
     up(compose)
     [url] = compose.app_urls()
     created = request_json(f"{url}/items/", {"name": "kept"})
+    for container in compose("ps", "--all", "--quiet").split():
+        log_config = run(
+            ["docker", "inspect", "--format", "{{json .HostConfig.LogConfig}}", container]
+        )
+        assert json.loads(log_config.stdout) == {
+            "Type": "json-file",
+            "Config": {"max-file": "3", "max-size": "10m"},
+        }, f"{container}: logs grow without bound"
 
     compose("restart", "app")
     [url] = compose.app_urls()
@@ -109,7 +120,7 @@ def test_replicas_with_workers_migrate_exactly_once(stack: Any) -> None:
     answers, compose = stack
     if answers["database"] != "postgresql":
         pytest.skip("replicas share a database only with PostgreSQL")
-    (compose.project / ".env").write_text(f"POSTGRES_PASSWORD={PASSWORD}\nWEB_CONCURRENCY=4\n")
+    (compose.project / ".env").write_text(f"DATABASE_PASSWORD='{PASSWORD}'\nWEB_CONCURRENCY=4\n")
     up(compose, "--scale", "app=3")
     assert len(compose.app_urls()) == 3
     versions = compose(
@@ -189,3 +200,57 @@ def test_broken_migration_keeps_the_app_from_starting(stack: Any) -> None:
             ]
         ).stdout.split()
         assert "healthy" not in state, f"an app started on the old schema: {state}"
+
+
+def test_published_ports_are_on_this_machine_only_unless_app_bind_says_otherwise(
+    stack: Any,
+) -> None:
+    _, compose = stack
+    base = ["docker", "compose", "--file", "compose.yaml", "config", "--format", "json"]
+    env = {"DATABASE_PASSWORD": PASSWORD}
+    local = json.loads(run(base, cwd=compose.project, env=env).stdout)
+    server = json.loads(run(base, cwd=compose.project, env={**env, "APP_BIND": "0.0.0.0"}).stdout)
+
+    assert [p["host_ip"] for p in local["services"]["app"]["ports"]] == ["127.0.0.1"]
+    assert [p["host_ip"] for p in server["services"]["app"]["ports"]] == ["0.0.0.0"]
+
+
+def test_make_dev_stack_migrates_and_publishes_the_database_for_make_migrate(stack: Any) -> None:
+    """`make dev` runs the stack with compose.dev.yaml: with the migrate step in the
+    entrypoint it must still migrate, and with PostgreSQL it publishes the database on
+    127.0.0.1, where .env.example points `make run` and `make migrate`."""
+    answers, compose = stack
+    if answers["migration_step"] != "entrypoint":
+        pytest.skip("the separate step is the migrate service, which compose.dev.yaml keeps")
+    postgresql = answers["database"] == "postgresql"
+    if postgresql:
+        with socket.socket() as probe:  # a free port on this machine for the database
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        with (compose.project / ".env").open("a") as env_file:
+            env_file.write(f"DATABASE_PORT={port}\n")
+    dev = [*compose.base[:-2], "--file", "compose.dev.yaml", *compose.base[-2:]]
+    compose.base = dev
+    up(compose)
+    [url] = compose.app_urls()
+    assert request_json(f"{url}/items/", {"name": "in dev"})["name"] == "in dev"
+    if postgresql:
+        # `make migrate` on this machine: the project's .env, read as the app reads it.
+        migrate = run(
+            [
+                "docker",
+                "run",
+                "--rm",
+                "--network",
+                "host",
+                "--volume",
+                f"{compose.project / '.env'}:/app/.env:ro",
+                "--entrypoint",
+                "python",
+                compose.env["IMAGE"],
+                "-m",
+                f"{answers.get('package_name', 'app')}.db.migrate",
+            ],
+            check=False,
+        )
+        assert migrate.returncode == 0, migrate.stdout + migrate.stderr

@@ -3,13 +3,17 @@ app as HTTPS with the client's host and real address, and forwarded headers are 
 from nginx alone, never from a client or from another container on the network."""
 
 import http.client
+import os
 import re
 import ssl
+import subprocess
+import time
 import uuid
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
+import yaml
 
 from template import SPOOFED_REQUEST, Compose, container_ip, private_copy, render, run
 
@@ -65,6 +69,8 @@ def stack(
     }
     project = private_copy(render(answers, work_dir), tmp_path_factory.mktemp("proxy") / "project")
     run(["make", "cert"], cwd=project)  # the README's command for a local certificate
+    # As the README says for a server: its public name in ALLOWED_HOSTS, in .env.
+    (project / ".env").write_text(f"ALLOWED_HOSTS={PUBLIC_HOST},localhost,127.0.0.1,app\n")
     name = f"fdt-proxy-{answers['process_model']}-{uuid.uuid4().hex[:8]}"
     with Compose(project, name) as compose:
         compose("up", "--build", "--wait", "--wait-timeout", "120")
@@ -80,6 +86,7 @@ class Reply(NamedTuple):
     location: str | None
     certificate: bytes | None
     client_address: str  # this end of the connection, as nginx sees it
+    headers: http.client.HTTPMessage
 
 
 def https_request(
@@ -104,7 +111,9 @@ def https_request(
     certificate = connection.sock.getpeercert(binary_form=True)
     client_address = connection.sock.getsockname()[0]
     connection.close()
-    return Reply(response.status, response.getheader("Location"), certificate, client_address)
+    return Reply(
+        response.status, response.getheader("Location"), certificate, client_address, response.msg
+    )
 
 
 def access_log_clients(compose: Compose, marker: str) -> list[str]:
@@ -132,13 +141,40 @@ def test_app_sees_https_and_the_public_host_through_nginx(stack: Compose) -> Non
     assert re.fullmatch(rf"https://{PUBLIC_HOST}/items/\d+", created.location or "")
 
 
-def test_plain_http_redirects_to_https(stack: Compose) -> None:
-    connection = http.client.HTTPConnection(address(stack, "proxy"), 80, timeout=10)
-    connection.request("GET", "/items?page=2", headers={"Host": PUBLIC_HOST})
+def http_get(host: str, path: str) -> http.client.HTTPResponse:
+    connection = http.client.HTTPConnection(host, 80, timeout=10)
+    connection.request("GET", path, headers={"Host": PUBLIC_HOST})
     response = connection.getresponse()
+    response.body = response.read()  # type: ignore[attr-defined]
+    connection.close()
+    return response
+
+
+def test_plain_http_redirects_to_https(stack: Compose) -> None:
+    response = http_get(address(stack, "proxy"), "/items?page=2")
 
     assert response.status == 308
     assert response.getheader("Location") == f"https://{PUBLIC_HOST}/items?page=2"
+    assert response.getheader("Strict-Transport-Security") is None
+
+
+def test_https_answers_carry_hsts_and_no_nginx_version(stack: Compose) -> None:
+    response = https_request(stack, "GET", "/healthz")
+
+    assert response.headers["Strict-Transport-Security"] == "max-age=31536000"
+    assert response.headers["Server"] == "nginx"
+
+
+def test_acme_challenges_are_served_over_plain_http(stack: Compose) -> None:
+    token = uuid.uuid4().hex
+    challenges = stack.project / "nginx/acme/.well-known/acme-challenge"
+    challenges.mkdir(parents=True, exist_ok=True)
+    (challenges / token).write_text(f"{token}.key-authorization")
+
+    response = http_get(address(stack, "proxy"), f"/.well-known/acme-challenge/{token}")
+
+    assert response.status == 200
+    assert response.body == f"{token}.key-authorization".encode()  # type: ignore[attr-defined]
 
 
 def test_app_logs_the_real_client_address_not_one_the_client_claims(stack: Compose) -> None:
@@ -158,3 +194,73 @@ def test_forwarded_headers_sent_straight_to_the_app_are_not_believed(stack: Comp
     peer, status, location = output
     assert (status, location) == ("307", f"http://{PUBLIC_HOST}/items/?probe={marker}")
     assert access_log_clients(stack, marker) == [peer]
+
+
+def test_a_stopped_app_gives_a_fast_502_and_nginx_recovers_when_it_returns(
+    stack: Compose,
+) -> None:
+    """Last in the module: it stops the app, and starts it again."""
+    stack("stop", "app")
+    try:
+        answers = []
+        for _ in range(5):
+            started = time.monotonic()
+            status = https_request(stack, "GET", "/healthz").status
+            answers.append((status, round(time.monotonic() - started, 1)))
+            time.sleep(0.5)
+    finally:
+        stack("start", "app")
+        stack("up", "--wait", "--wait-timeout", "60")
+    # A 502 at once (the TLS round trip aside), not a 504 after a 5 s connect timeout.
+    assert all(status == 502 and seconds < 4 for status, seconds in answers), answers
+    deadline = time.monotonic() + 10
+    while (status := https_request(stack, "GET", "/healthz").status) != 200:
+        assert time.monotonic() < deadline, f"nginx still answers {status}"
+        time.sleep(0.5)
+
+
+def nginx_alone(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """nginx as compose runs it (same mounts, capabilities and read-only root), without the
+    stack: it starts, renders its template and serves port 80, or says why not."""
+    compose = yaml.safe_load((project / "compose.yaml").read_text())["services"]["proxy"]
+    command = ["docker", "run", "--detach", "--read-only", "--cap-drop", "ALL"]
+    command += [f"--cap-add={cap}" for cap in compose["cap_add"]]
+    command += [f"--tmpfs={path}" for path in compose["tmpfs"]]
+    command += ["--security-opt", "no-new-privileges", "--env", "HTTPS_PORT=443"]
+    command += ["--env", f"APP_UPSTREAM={compose['environment']['APP_UPSTREAM']}"]
+    command += [
+        f"--volume={project}/nginx/default.conf.template:/etc/nginx/templates/default.conf.template:ro",
+        f"--volume={project}/nginx/certs:/etc/nginx/certs:ro",
+        f"--volume={project}/nginx/acme:/var/www/acme:ro",
+    ]
+    return run([*command, *args, compose["image"]], check=False)
+
+
+def test_nginx_starts_without_ipv6_and_reads_a_root_only_key_but_no_other(
+    work_dir: Path, tmp_path: Path
+) -> None:
+    """The docs' rule for real keys: owned by root (UID 0), mode 0600, as nginx's master
+    reads them without CAP_DAC_OVERRIDE; a key owned by anyone else is refused."""
+    answers = {"migrations": False, "reverse_proxy": "nginx", "proxy_headers": True}
+    project = private_copy(render(answers, work_dir), tmp_path / "project")
+    run(["make", "cert"], cwd=project)
+    key = project / "nginx/certs/tls.key"
+    key.chmod(0o600)
+    outcomes = {}
+    for owner in (0, 10001):
+        os.chown(key, owner, owner)
+        started = nginx_alone(project, "--sysctl", "net.ipv6.conf.all.disable_ipv6=1")
+        container = started.stdout.strip()
+        try:
+            time.sleep(2)
+            state = run(["docker", "inspect", "--format", "{{.State.Running}}", container])
+            logs = run(["docker", "logs", container], check=False)
+            redirect = None
+            if state.stdout.strip() == "true":
+                redirect = http_get(container_ip(container), "/").status
+            outcomes[owner] = (state.stdout.strip(), redirect, logs.stdout + logs.stderr)
+        finally:
+            run(["docker", "rm", "--force", container], check=False)
+    assert outcomes[0][:2] == ("true", 308), outcomes[0]
+    assert outcomes[10001][0] == "false", outcomes[10001]
+    assert "Permission denied" in outcomes[10001][2], outcomes[10001]
