@@ -386,6 +386,9 @@ def gitlab_ci_local(
         "--file",
         ".gitlab-ci-shell.yml",
         "--json-schema-validation=false",
+        # Each job in a copy of the repository, as a runner gives it: lint and test would
+        # otherwise install into one .venv at the same time.
+        "--shell-isolation",
         "--no-color",
         *jobs,
     ]
