@@ -34,7 +34,8 @@ from template import (
     container_ip,
     image_exists,
     matrix,
-    processes,
+    private_copy,
+    process_table,
     render,
     run,
 )
@@ -220,6 +221,35 @@ def test_deploy_folder_exists_only_for_kubernetes(work_dir: Path) -> None:
         if answers["orchestrator"] == "none":
             assert not (project / "deploy").exists()
             assert "k8s-" not in (project / "Makefile").read_text()
+
+
+def test_make_k8s_manifests_prints_the_overlay_kubectl_builds(work_dir: Path) -> None:
+    project = render(K8S_MATRIX[0], work_dir)
+    for overlay in OVERLAYS:
+        printed = run(
+            ["make", "--no-print-directory", "k8s-manifests", f"OVERLAY={overlay}"], cwd=project
+        )
+        assert printed.stdout == kustomize(project, overlay)
+
+
+@pytest.mark.install
+def test_make_k8s_validate_installs_its_tools_from_the_lock_and_fails_on_a_weakened_pod(
+    work_dir: Path, tmp_path: Path
+) -> None:
+    project = private_copy(render(K8S_MATRIX[0], work_dir), tmp_path / "project")
+    passed = run(["make", "k8s-validate"], cwd=project, timeout=1800)
+    assert "Failed checks: 0" in passed.stdout, passed.stdout[-3000:]
+    assert (project / K8S / ".tools" / ".installed").is_file()
+    run(["git", "init", "--quiet"], cwd=project)
+    untracked = run(["git", "status", "--porcelain", "--untracked-files=all", K8S], cwd=project)
+    assert ".tools/" not in untracked.stdout and "rendered/" not in untracked.stdout
+    deployment = project / K8S / "base" / "deployment.yaml"
+    weakened = deployment.read_text().replace(
+        "readOnlyRootFilesystem: true", "readOnlyRootFilesystem: false"
+    )
+    deployment.write_text(weakened)
+    failed = run(["make", "k8s-validate"], cwd=project, check=False, timeout=900)
+    assert failed.returncode != 0 and "CKV_K8S_22" in failed.stdout, failed.stdout[-3000:]
 
 
 # Static: the pod's invariants -----------------------------------------------------------
@@ -518,6 +548,17 @@ DOCKER_SETS: list[dict[str, Any]] = [
         "workers": "auto",
         "migrations": False,
     },
+    {
+        "orchestrator": "kubernetes",
+        "dependency_tool": "uv",
+        "base_variant": "slim",
+        "python_version": "3.13",
+        "process_model": "uvicorn-workers",
+        "workers": "2",
+        "migrations": True,
+        "database": "postgresql",
+        "migration_step": "entrypoint",
+    },
 ]
 
 
@@ -685,25 +726,9 @@ def test_containers_run_as_their_manifests_specify_from_migration_to_shutdown(
     pods: list[Pod] = []
     try:
         if database:
-            # A database where the ConfigMap says it is (DATABASE_HOST), with the Secret's password.
-            settings = config["data"]
-            db = run(
-                [
-                    "docker", "run", "--detach", "--network", network,
-                    "--network-alias", settings["DATABASE_HOST"],
-                    "--env", f"POSTGRES_USER={settings['DATABASE_USER']}",
-                    "--env", f"POSTGRES_DB={settings['DATABASE_NAME']}",
-                    "--env", f"POSTGRES_PASSWORD={DATABASE_PASSWORD}",
-                    "postgres:17",
-                ]
-            ).stdout.strip()  # fmt: skip
-            cleanup.insert(0, ["docker", "rm", "--force", "--volumes", db])
-            deadline = time.monotonic() + 60
-            while run(
-                ["docker", "exec", db, "pg_isready", "-h", "127.0.0.1"], check=False
-            ).returncode:
-                assert time.monotonic() < deadline, "postgres did not start"
-                time.sleep(1)
+            cleanup.insert(
+                0, ["docker", "rm", "--force", "--volumes", start_postgres(network, config)]
+            )
         pod = Pod(pod_spec, tag, config, network, secrets, claims)
         pods.append(pod)
         init = pod_spec.get("initContainers", [])
@@ -723,14 +748,19 @@ def test_containers_run_as_their_manifests_specify_from_migration_to_shutdown(
         app_id = pod.start(app)
         ip = container_ip(app_id)
         startup = app["startupProbe"]
-        started = wait_for_probe(ip, port, startup, startup["failureThreshold"])
-        assert started < startup["failureThreshold"] * startup["periodSeconds"]
+        try:
+            wait_for_probe(ip, port, startup, startup["failureThreshold"])
+        except AssertionError as error:
+            logs = run(["docker", "logs", app_id], check=False)
+            raise AssertionError(f"{error}\n{logs.stdout}{logs.stderr}") from None
         wait_for_probe(ip, port, app["readinessProbe"], 10)
         assert http_probe(ip, port, app["livenessProbe"])
         if answers["process_model"] != "uvicorn":
-            workers = [p for p in processes(app_id) if re.search(r"bin/(gunicorn|uvicorn) ", p)]
-            # The supervisor and one worker per CPU of the limit.
-            assert len(workers) == 1 + int(app["resources"]["limits"]["cpu"]), workers
+            table = process_table(app_id)
+            server = next(r for r in table if re.search(r"bin/(gunicorn|uvicorn) ", r["cmdline"]))
+            workers = [r["cmdline"] for r in table if r["ppid"] == server["pid"]]
+            # One worker per CPU of the limit, under the server's supervisor.
+            assert len(workers) == int(app["resources"]["limits"]["cpu"]), table
         shutdown = shut_down_like_the_kubelet(app_id, ip, port, app, pod_spec)
         logs = run(["docker", "logs", app_id], check=False)
         assert shutdown["failures"] == [], logs.stdout + logs.stderr
@@ -748,6 +778,76 @@ def test_containers_run_as_their_manifests_specify_from_migration_to_shutdown(
             pod.remove()
         for command in cleanup:
             subprocess.run(command, capture_output=True)
+
+
+def start_postgres(network: str, config: dict[str, Any]) -> str:
+    """PostgreSQL where the ConfigMap says it is (DATABASE_HOST), with the Secret's password."""
+    settings = config["data"]
+    db = run(
+        [
+            "docker", "run", "--detach", "--network", network,
+            "--network-alias", settings["DATABASE_HOST"],
+            "--env", f"POSTGRES_USER={settings['DATABASE_USER']}",
+            "--env", f"POSTGRES_DB={settings['DATABASE_NAME']}",
+            "--env", f"POSTGRES_PASSWORD={DATABASE_PASSWORD}",
+            "postgres:17",
+        ]
+    ).stdout.strip()  # fmt: skip
+    deadline = time.monotonic() + 180
+    while run(["docker", "exec", db, "pg_isready", "-h", "127.0.0.1"], check=False).returncode:
+        assert time.monotonic() < deadline, "postgres did not start"
+        time.sleep(1)
+    return db
+
+
+@pytest.mark.docker
+def test_pods_started_together_migrate_once_under_the_lock(
+    k8s_built: tuple[dict[str, Any], Path, str], tmp_path: Path
+) -> None:
+    """PostgreSQL with migration_step entrypoint: three pods' migrate initContainers at
+    once leave one alembic_version row, at head."""
+    answers, project, tag = k8s_built
+    if not (answers.get("database") == "postgresql" and answers["migration_step"] == "entrypoint"):
+        pytest.skip("only where every pod migrates PostgreSQL itself")
+    objs = objects(project, "prod")
+    config_map = one(objs, "ConfigMap")
+    config = {"name": config_map["metadata"]["name"], "data": config_map["data"]}
+    pod_spec = one(objs, "Deployment")["spec"]["template"]["spec"]
+    (migrate,) = pod_spec["initContainers"]
+    secret = tmp_path / "secret"
+    secret.mkdir(mode=0o755)
+    (secret / "password").write_text(DATABASE_PASSWORD)
+    network = f"fdt-k8s-{uuid.uuid4().hex[:8]}"
+    run(["docker", "network", "create", network])
+    pods = [
+        Pod(pod_spec, tag, config, network, {f"{project_slug(project)}-database": secret}, {})
+        for _ in range(3)
+    ]
+    db = ""
+    try:
+        db = start_postgres(network, config)
+        started = [pod.start(migrate) for pod in pods]
+        codes = [run(["docker", "wait", c], timeout=120).stdout.strip() for c in started]
+        logs = [run(["docker", "logs", c], check=False).stderr for c in started]
+        assert codes == ["0", "0", "0"], logs
+        rows = run(
+            [
+                "docker", "exec", db, "psql", "-U", config["data"]["DATABASE_USER"],
+                "-d", config["data"]["DATABASE_NAME"], "-tAc", "SELECT version_num FROM alembic_version",
+            ]
+        ).stdout.split()  # fmt: skip
+        heads = re.findall(
+            r'^revision(?:: str)? = "(\w+)"',
+            "\n".join(p.read_text() for p in (project / "migrations" / "versions").glob("*.py")),
+            re.M,
+        )
+        assert len(rows) == 1 and rows[0] == max(heads), (rows, heads)
+    finally:
+        for pod in pods:
+            pod.remove()
+        if db:
+            subprocess.run(["docker", "rm", "--force", "--volumes", db], capture_output=True)
+        subprocess.run(["docker", "network", "rm", network], capture_output=True)
 
 
 def shut_down_like_the_kubelet(
