@@ -52,8 +52,10 @@ def describe(error: Exception) -> str:
     parameters (which may hold user data) and without the URL's password (which no
     driver message contains)."""
     cause = error.orig if isinstance(error, DBAPIError) and error.orig else error
-    message = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
-    return f"{type(cause).__name__}: {message}" if message else type(cause).__name__
+    lines = str(cause).strip().splitlines()
+    if not lines and isinstance(cause, TimeoutError):
+        lines = ["no answer within the timeout"]
+    return f"{type(cause).__name__}: {lines[0]}" if lines else type(cause).__name__
 
 
 async def database_fault_handler(request: Request, error: Exception) -> JSONResponse:
