@@ -83,7 +83,8 @@ NOTES = [
     "says, without an access log.",
     "The template's containers run as the compose file runs them (read-only, no "
     "capabilities), with `ALLOWED_HOSTS=*` so that clients can use the container's "
-    "address; the alternatives run as their pages run them (`docker run`, as root).",
+    "address; the alternatives run as their pages run them (`docker run`, as root), with "
+    "the same `ALLOWED_HOSTS`.",
     "`docker stop` is measured with 16 clients in a separate process, each request on a new "
     "connection (`bench/stop_probe.py`). A connection refused after the server closed its "
     "socket is expected (nothing listens any more; a client retries it safely). A request "

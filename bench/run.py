@@ -10,7 +10,7 @@ from bench import answers as answer_sets
 from bench import measure
 from bench.load import LoadSettings
 from bench.postgres import Postgres
-from template import build, render, run
+from template import build, image_exists, render, run
 
 PROBE_ENV = ["--env", "ALLOWED_HOSTS=*"]
 
@@ -59,8 +59,9 @@ class Run:
         return self.images[label]
 
     def baseline(self, base: str) -> str:
-        """The bare apps (`bench/baseline/`) on `base`, built once per run."""
-        if base not in self.baselines:
+        """The bare apps (`bench/baseline/`) on `base`, built once per run (again if the
+        image went missing: the Docker engine may be shared)."""
+        if base not in self.baselines or not image_exists(self.baselines[base]):
             tag = f"{measure.PREFIX}-baseline-{len(self.baselines)}"
             command = ["docker", "build", "--quiet", "--tag", tag]
             command += ["--build-arg", f"BASE_IMAGE={base}"]

@@ -18,6 +18,8 @@ SEEDS = Path(__file__).resolve().parent / "seeds"
 OURS = "template (default answers)"
 # name -> the answers that render the files its Dockerfile expects, the Dockerfile, and
 # where its app keeps the SQLite database (the app's ./data, under its WORKDIR).
+# The app's ALLOWED_HOSTS admits the container's address, which the clients use.
+APP_ENV = ["--env", "ALLOWED_HOSTS=*"]
 ALTERNATIVES: dict[str, dict[str, Any]] = {
     "FastAPI docs: pip, one stage, Uvicorn": {
         "answers": {"dependency_tool": "pip"},
@@ -50,7 +52,7 @@ def build_alternatives(run: Run, ours: dict[str, Any]) -> dict[str, dict[str, An
         counts = {"cold": repetitions["seed_cold"], "change": repetitions["seed_change"]}
         build = measure.builds(project, tag, "app", counts, run.cleanup, alternative["dockerfile"])
         size = image_size(tag)
-        args = ["--volume", f"{tag}-start-data:{alternative['data']}"]
+        args = [*APP_ENV, "--volume", f"{tag}-start-data:{alternative['data']}"]
         run.cleanup.volumes.add(f"{tag}-start-data")
         log(f"side by side: {name}: cold starts")
         start = measure.cold_starts(tag, args, repetitions["start"], f"{tag}-start")
@@ -69,7 +71,7 @@ def load_phase(run: Run, ours_tag: str) -> dict[str, Any]:
     data = run.data("sqlite", ours_tag, "app", volume)
     servers = {OURS: (ours_tag, measure.run_args({}, data.args))}
     for name, alternative in ALTERNATIVES.items():
-        servers[name] = (tag_of(name), ["--volume", f"{volume}:{alternative['data']}"])
+        servers[name] = (tag_of(name), [*APP_ENV, "--volume", f"{volume}:{alternative['data']}"])
     with ExitStack() as stack:
         requests: dict[str, dict[str, Request]] = {"/healthz": {}, "/items/{id}": {}}
         containers, idle = {}, {}
@@ -112,7 +114,7 @@ def side_by_side(run: Run, ours: dict[str, Any]) -> dict[str, Any]:
         log(f"side by side: {name}: docker stop under load")
         volume = f"{tag_of(name)}-stop-data"
         run.cleanup.volumes.add(volume)
-        args = ["--volume", f"{volume}:{alternative['data']}"]
+        args = [*APP_ENV, "--volume", f"{volume}:{alternative['data']}"]
         entries[name]["shutdown"] = stop_under_load(tag_of(name), args, f"{tag_of(name)}-stop")
     entries = {
         OURS: {key: ours[key] for key in ("build", "image", "start", "shutdown")},
