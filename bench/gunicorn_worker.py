@@ -3,6 +3,7 @@ uvicorn-worker class that the template's `gunicorn` model runs, in the same imag
 same gunicorn.conf.py: only the worker class differs (GUNICORN_CMD_ARGS overrides the
 configuration file)."""
 
+import re
 from contextlib import ExitStack
 from typing import Any
 
@@ -13,11 +14,20 @@ from bench.run import Run
 from template import Container
 
 ANSWERS = {"process_model": "gunicorn"}
-# worker -> its run arguments, and the line Gunicorn logs when it starts that worker.
+# worker -> its run arguments: the generated configuration's (a uvicorn-worker class), or
+# Gunicorn's own.
 WORKERS = {
-    "uvicorn-worker": ([], "Using worker: uvicorn_worker.UvicornWorker"),
-    "asgi": (["--env", "GUNICORN_CMD_ARGS=--worker-class asgi"], "Using worker: asgi"),
+    "uvicorn-worker": [],
+    "asgi": ["--env", "GUNICORN_CMD_ARGS=--worker-class asgi"],
 }
+
+
+def worker_class(logs: str) -> str:
+    """The worker class Gunicorn says it started."""
+    match = re.search(r"Using worker: (\S+)", logs)
+    if not match:
+        raise AssertionError(f"Gunicorn did not say which worker it uses:\n{logs[-2000:]}")
+    return match.group(1)
 
 
 def compare_workers(run: Run) -> dict[str, Any]:
@@ -27,15 +37,16 @@ def compare_workers(run: Run) -> dict[str, Any]:
     for cpus in (1, 2):
         with ExitStack() as stack:
             requests: dict[str, dict[str, Request]] = {"/healthz": {}, "/items/{id}": {}}
-            containers, idle = {}, {}
-            for worker, (extra, started) in WORKERS.items():
+            containers, idle, classes = {}, {}, {}
+            for worker, extra in WORKERS.items():
                 name = f"{measure.PREFIX}-worker-{worker}-{cpus}"
                 args = [*measure.run_args(ANSWERS, data.args), *extra, "--cpus", str(cpus)]
                 container = stack.enter_context(Container(image, "--name", name, *args))
                 url = f"http://{container.ip}:{measure.PORT}"
                 measure.wait_until_serving(url)
-                if started not in container.logs():
-                    raise AssertionError(f"{name} does not run the {worker} worker")
+                classes[worker] = worker_class(container.logs())
+                if (classes[worker] == "asgi") != (worker == "asgi"):
+                    raise AssertionError(f"{name} runs {classes[worker]}, not the {worker} worker")
                 containers[worker] = container.id
                 idle[worker] = measure.memory(container.id)
                 requests["/healthz"][worker] = Request(f"{url}/healthz")
@@ -59,4 +70,4 @@ def compare_workers(run: Run) -> dict[str, Any]:
                 memory.append(
                     {"cpus": cpus, "worker": worker, "idle": idle[worker], "under_load": under_load}
                 )
-    return {"rows": rows, "memory": memory}
+    return {"rows": rows, "memory": memory, "worker_classes": classes}
