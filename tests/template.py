@@ -141,7 +141,7 @@ def template_snapshot(directory: Path) -> Path:
     if not snapshot.exists():
         scratch = Path(tempfile.mkdtemp(dir=directory)) / "template"
         ignore = shutil.ignore_patterns(
-            ".git", ".venv", ".cache", "__pycache__", ".pytest_cache", "site", "bench"
+            ".git", ".venv", ".cache", "__pycache__", ".pytest_cache", "site", "bench", "node_modules"
         )
         shutil.copytree(ROOT, scratch, ignore=ignore)
         try:
