@@ -141,7 +141,14 @@ def template_snapshot(directory: Path) -> Path:
     if not snapshot.exists():
         scratch = Path(tempfile.mkdtemp(dir=directory)) / "template"
         ignore = shutil.ignore_patterns(
-            ".git", ".venv", ".cache", "__pycache__", ".pytest_cache", "site", "bench", "node_modules"
+            ".git",
+            ".venv",
+            ".cache",
+            "__pycache__",
+            ".pytest_cache",
+            "site",
+            "bench",
+            "node_modules",
         )
         shutil.copytree(ROOT, scratch, ignore=ignore)
         try:
