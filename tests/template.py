@@ -210,6 +210,17 @@ def run(
     return result
 
 
+def head_revision(project: Path) -> str:
+    """The newest migration of a generated project: the revision no other one follows."""
+    revisions, followed = set(), set()
+    for script in (project / "migrations" / "versions").glob("*.py"):
+        text = script.read_text()
+        revisions.update(re.findall(r'^revision(?:: str)? = "(\w+)"', text, re.M))
+        followed.update(re.findall(r'^down_revision(?:: [^=]+)? = "(\w+)"', text, re.M))
+    (head,) = revisions - followed
+    return head
+
+
 def readme_commands(project: Path) -> list[str]:
     """The shell commands in the generated README's ```sh blocks, without their comments."""
     commands, in_shell_block = [], False

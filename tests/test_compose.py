@@ -10,7 +10,15 @@ from typing import Any
 
 import pytest
 
-from template import LOCAL_HOST, Compose, private_copy, render, run, wait_for_http
+from template import (
+    LOCAL_HOST,
+    Compose,
+    head_revision,
+    private_copy,
+    render,
+    run,
+    wait_for_http,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker")]
 
@@ -137,7 +145,7 @@ def test_replicas_with_workers_migrate_exactly_once(stack: Any) -> None:
         check=False,
     )
     logs = compose("logs", "--no-color")
-    assert versions.split() == ["0001"], versions + logs
+    assert versions.split() == [head_revision(compose.project)], versions + logs
     for error in ("already exists", "DuplicateTable", "UniqueViolation"):
         assert error not in logs
 
@@ -179,9 +187,10 @@ def test_database_that_never_comes_fails_the_step_with_a_clear_message(stack: An
 
 def test_broken_migration_keeps_the_app_from_starting(stack: Any) -> None:
     _, compose = stack
-    broken = compose.project / "migrations" / "versions" / "0002_broken.py"
+    head = head_revision(compose.project)
+    broken = compose.project / "migrations" / "versions" / "9999_broken.py"
     broken.write_text(
-        'revision = "0002"\ndown_revision = "0001"\n\n\n'
+        f'revision = "9999"\ndown_revision = "{head}"\n\n\n'
         "def upgrade() -> None:\n"
         '    raise RuntimeError("deliberately broken migration")\n'
     )

@@ -32,6 +32,7 @@ from template import (
     base_image,
     build,
     container_ip,
+    head_revision,
     image_exists,
     matrix,
     private_copy,
@@ -835,12 +836,7 @@ def test_pods_started_together_migrate_once_under_the_lock(
                 "-d", config["data"]["DATABASE_NAME"], "-tAc", "SELECT version_num FROM alembic_version",
             ]
         ).stdout.split()  # fmt: skip
-        heads = re.findall(
-            r'^revision(?:: str)? = "(\w+)"',
-            "\n".join(p.read_text() for p in (project / "migrations" / "versions").glob("*.py")),
-            re.M,
-        )
-        assert len(rows) == 1 and rows[0] == max(heads), (rows, heads)
+        assert rows == [head_revision(project)], rows
     finally:
         for pod in pods:
             pod.remove()
