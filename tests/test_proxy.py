@@ -211,8 +211,10 @@ def test_a_stopped_app_gives_a_fast_502_and_nginx_recovers_when_it_returns(
     finally:
         stack("start", "app")
         stack("up", "--wait", "--wait-timeout", "60")
-    # A 502 at once (the TLS round trip aside), not a 504 after a 5 s connect timeout.
-    assert all(status == 502 and seconds < 4 for status, seconds in answers), answers
+    # Fast answers, not 5 s waits: the first request may still try the gone address for
+    # the 1 s connect timeout (a 504); after that nginx answers 502 at once.
+    assert all(status in (502, 504) and seconds < 4 for status, seconds in answers), answers
+    assert all(status == 502 for status, _ in answers[1:]), answers
     deadline = time.monotonic() + 10
     while (status := https_request(stack, "GET", "/healthz").status) != 200:
         assert time.monotonic() < deadline, f"nginx still answers {status}"
