@@ -304,10 +304,25 @@ def docker_out(*args: str, check: bool = True) -> str:
     return run(["docker", *args], check=check, timeout=600).stdout.strip()
 
 
+def settled_swarm_state(timeout: float = 60.0) -> str:
+    """The node's swarm state once it leaves `pending`: a manager restored with its engine
+    stays pending until it has elected itself, which takes a few seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        state = docker_out("info", "--format", "{{.Swarm.LocalNodeState}}")
+        if state != "pending" or time.monotonic() > deadline:
+            return state
+        time.sleep(1)
+
+
 @pytest.fixture(scope="session")
 def swarm(docker: None) -> Iterator[None]:
-    """Swarm mode for the session: an existing swarm is used as it is, one made here is left."""
-    state = docker_out("info", "--format", "{{.Swarm.LocalNodeState}}")
+    """Swarm mode for the session: a working swarm is used as it is; one made here is left.
+    A node stuck in a swarm it cannot serve (error, or still pending) is reset."""
+    state = settled_swarm_state()
+    if state in ("error", "pending"):
+        docker_out("swarm", "leave", "--force", check=False)
+        state = settled_swarm_state()
     created = state == "inactive"
     if created:
         docker_out("swarm", "init", "--advertise-addr", "127.0.0.1")
