@@ -10,6 +10,7 @@ command in the render, and stores the result with the project name as a Jinja pl
 """
 
 import argparse
+import concurrent.futures
 import itertools
 import os
 import subprocess
@@ -28,6 +29,12 @@ DATABASES = {
     "postgresql": {"migrations": True, "database": "postgresql"},
 }
 SERVERS = {"uvicorn": "uvicorn", "gunicorn": "gunicorn"}
+OBSERVABILITY = {
+    "plain": {"metrics": False, "tracing": False},
+    "metrics": {"metrics": True, "tracing": False},
+    "tracing": {"metrics": False, "tracing": True},
+    "metrics-tracing": {"metrics": True, "tracing": True},
+}
 LOCK_FILES = {
     "uv": {"uv.lock": ".lock"},
     "poetry": {"poetry.lock": ".lock"},
@@ -68,8 +75,8 @@ def ensure_placeholders(tool: str, variant: str) -> None:
         path.touch()
 
 
-def relock(tool: str, database: str, server: str, workdir: Path) -> None:
-    variant = f"{database}-{server}"
+def relock(tool: str, database: str, server: str, observability: str, workdir: Path) -> None:
+    variant = f"{database}-{server}-{observability}"
     ensure_placeholders(tool, variant)
     dst = workdir / f"{tool}-{variant}"
     copier.run_copy(
@@ -80,6 +87,7 @@ def relock(tool: str, database: str, server: str, workdir: Path) -> None:
             "dependency_tool": tool,
             "process_model": SERVERS[server],
             **DATABASES[database],
+            **OBSERVABILITY[observability],
         },
         defaults=True,
         quiet=True,
@@ -103,14 +111,20 @@ def relock(tool: str, database: str, server: str, workdir: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("tools", nargs="*", help=f"any of {list(LOCK_FILES)} (default: all)")
+    parser.add_argument("--jobs", type=int, default=4, help="locks resolved at once (default: 4)")
     args = parser.parse_args()
     if unknown := set(args.tools) - set(LOCK_FILES):
         parser.error(f"unknown tools {sorted(unknown)}; choose from {list(LOCK_FILES)}")
-    with tempfile.TemporaryDirectory() as workdir:
-        for tool, database, server in itertools.product(
-            args.tools or list(LOCK_FILES), DATABASES, SERVERS
-        ):
-            relock(tool, database, server, Path(workdir))
+    variants = itertools.product(args.tools or list(LOCK_FILES), DATABASES, SERVERS, OBSERVABILITY)
+    # Resolving waits on the package index, not the CPU; each render has its own folder and
+    # runs in its own process, because Copier changes the working directory.
+    with (
+        tempfile.TemporaryDirectory() as workdir,
+        concurrent.futures.ProcessPoolExecutor(args.jobs) as pool,
+    ):
+        futures = [pool.submit(relock, *variant, Path(workdir)) for variant in variants]
+        for future in concurrent.futures.as_completed(futures):
+            future.result()
 
 
 if __name__ == "__main__":
