@@ -58,6 +58,10 @@ ROTATING = {
     "orchestrator": None,
     # Four long, against orchestrator's three, so each provider meets each orchestrator.
     "ci": ["github", "gitlab", "none", "github"],
+    # Three long, so each metrics answer meets both worker answers; four long, so the
+    # two observability questions meet in all four ways.
+    "metrics": [True, True, False],
+    "tracing": [True, True, False, True],
     "forwarded_allow_ips": ["127.0.0.1", "10.0.0.0/8, 192.168.1.5", "*"],
 }
 
@@ -219,6 +223,19 @@ def head_revision(project: Path) -> str:
         followed.update(re.findall(r'^down_revision(?:: [^=]+)? = "(\w+)"', text, re.M))
     (head,) = revisions - followed
     return head
+
+
+def alembic_versions_command(user: str = "app", database: str = "app") -> list[str]:
+    """psql, run in the database's container, printing the revisions the schema is at."""
+    return [
+        "psql",
+        f"--username={user}",
+        f"--dbname={database}",
+        "--tuples-only",
+        "--no-align",
+        "--command",
+        "SELECT version_num FROM alembic_version",
+    ]
 
 
 def readme_commands(project: Path) -> list[str]:

@@ -13,6 +13,7 @@ import pytest
 from template import (
     LOCAL_HOST,
     Compose,
+    alembic_versions_command,
     head_revision,
     private_copy,
     render,
@@ -131,19 +132,7 @@ def test_replicas_with_workers_migrate_exactly_once(stack: Any) -> None:
     (compose.project / ".env").write_text(f"DATABASE_PASSWORD='{PASSWORD}'\nWEB_CONCURRENCY=4\n")
     up(compose, "--scale", "app=3")
     assert len(compose.app_urls()) == 3
-    versions = compose(
-        "exec",
-        "-T",
-        "db",
-        "psql",
-        "--username=app",
-        "--dbname=app",
-        "--tuples-only",
-        "--no-align",
-        "--command",
-        "SELECT version_num FROM alembic_version",
-        check=False,
-    )
+    versions = compose("exec", "-T", "db", *alembic_versions_command(), check=False)
     logs = compose("logs", "--no-color")
     assert versions.split() == [head_revision(compose.project)], versions + logs
     for error in ("already exists", "DuplicateTable", "UniqueViolation"):

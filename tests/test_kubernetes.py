@@ -28,6 +28,7 @@ import yaml
 
 from template import (
     ROOT,
+    alembic_versions_command,
     answers_id,
     base_image,
     build,
@@ -830,12 +831,9 @@ def test_pods_started_together_migrate_once_under_the_lock(
         codes = [run(["docker", "wait", c], timeout=120).stdout.strip() for c in started]
         logs = [run(["docker", "logs", c], check=False).stderr for c in started]
         assert codes == ["0", "0", "0"], logs
-        rows = run(
-            [
-                "docker", "exec", db, "psql", "-U", config["data"]["DATABASE_USER"],
-                "-d", config["data"]["DATABASE_NAME"], "-tAc", "SELECT version_num FROM alembic_version",
-            ]
-        ).stdout.split()  # fmt: skip
+        user, database = config["data"]["DATABASE_USER"], config["data"]["DATABASE_NAME"]
+        command = ["docker", "exec", db, *alembic_versions_command(user, database)]
+        rows = run(command).stdout.split()
         assert rows == [head_revision(project)], rows
     finally:
         for pod in pods:

@@ -28,6 +28,7 @@ import pytest
 import yaml
 
 from template import (
+    alembic_versions_command,
     applicable,
     database_answers,
     matrix,
@@ -538,17 +539,7 @@ def test_deploy_answers_through_nginx_with_healthy_replicas_and_one_migration(
     ).splitlines()
     assert len(tasks) == 1 and tasks[0].startswith("Complete"), tasks
     [db] = deployment.containers("db")
-    versions = docker_out(
-        "exec",
-        db,
-        "psql",
-        "--username=app",
-        "--dbname=app",
-        "--tuples-only",
-        "--no-align",
-        "--command",
-        "SELECT version_num FROM alembic_version",
-    )
+    versions = docker_out("exec", db, *alembic_versions_command())
     assert len(versions.split()) == 1, versions
     status, created, location = https(deployment.url("/items/"), {"name": "through swarm"})
     assert status == 201
