@@ -33,7 +33,10 @@ from releases import (
 from template import COPIER_YML, private_copy, render, run
 
 COPIER = str(Path(sys.executable).with_name("copier"))
-OLDEST = min(RELEASED, key=lambda version: [int(part) for part in version[1:].split(".")])
+RELEASES_OLDEST_FIRST = sorted(
+    RELEASED, key=lambda version: [int(p) for p in version[1:].split(".")]
+)
+OLDEST, PREVIOUS = RELEASES_OLDEST_FIRST[0], RELEASES_OLDEST_FIRST[-1]
 # Like the generated-project tests: the machine's Python, never a download.
 TOOL_ENV = {"UV_PYTHON": "python3", "UV_PYTHON_DOWNLOADS": "never"}
 LOCKS = {
@@ -313,15 +316,27 @@ def test_question_guard_catches_a_rename_that_has_no_migration() -> None:
 # Updating an edited project from the oldest release --------------------------------------
 
 
+# Every case from the release before this one (where most projects are), and one per
+# dependency tool from the oldest (the longest way, across every release's changes).
+ONE_PER_TOOL = (
+    "uv-sqlite-uvicorn",
+    "poetry-nodb-uvicorn-workers-noproxy",
+    "pip-sqlite-entrypoint-service",
+)
+UPDATE_PATHS = sorted(
+    {(PREVIOUS, case) for case in UPDATE_CASES} | {(OLDEST, case) for case in ONE_PER_TOOL}
+)
+
+
 @pytest.mark.install
-@pytest.mark.parametrize("case", UPDATE_CASES)
-def test_update_from_oldest_release_keeps_team_edits_and_equals_fresh_copy(
-    case: str, repository: Path, tmp_path: Path
+@pytest.mark.parametrize(("release", "case"), UPDATE_PATHS)
+def test_update_from_a_release_keeps_team_edits_and_equals_fresh_copy(
+    release: str, case: str, repository: Path, tmp_path: Path
 ) -> None:
     answers = UPDATE_CASES[case]
     tool, package = answers["dependency_tool"], answers.get("package_name", "app")
     newest = newest_version()
-    project = generate(repository, OLDEST, answers, tmp_path / "project")
+    project = generate(repository, release, answers, tmp_path / "project")
     commit_all(project, "Generated")
     if tool == "pip":
         run(["make", "install"], cwd=project, env=TOOL_ENV)  # `make lock` runs pip-tools from .venv
