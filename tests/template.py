@@ -346,8 +346,50 @@ def wait_for_health(container: str, timeout: float = 60) -> str:
         time.sleep(0.5)
 
 
+def json_log_lines(logs: str) -> list[dict[str, Any]]:
+    """An app container's log, one JSON object a line; any other line fails the test."""
+    parsed, other = [], []
+    for line in logs.splitlines():
+        try:
+            value = json.loads(line)
+        except ValueError:
+            value = None
+        if isinstance(value, dict):
+            parsed.append(value)
+        else:
+            other.append(line)
+    if other:
+        shown = "\n".join(other[:20])
+        raise AssertionError(
+            f"{len(other)} of {len(logs.splitlines())} lines are not JSON:\n{shown}"
+        )
+    return parsed
+
+
+def check_app_logs(container: str) -> None:
+    """Every line that a container of a generated image wrote (startup, requests, errors,
+    shutdown) is JSON, unless it was asked for LOG_FORMAT=console. Other images' containers
+    (PostgreSQL, nginx, a registry) are left alone; so is everything outside pytest."""
+    if "PYTEST_CURRENT_TEST" not in os.environ:
+        return
+    result = run(["docker", "inspect", "--format", "{{json .Config}}", container], check=False)
+    if result.returncode != 0:
+        return
+    config = json.loads(result.stdout)
+    if "org.opencontainers.image.title" not in (config.get("Labels") or {}):
+        return
+    if "LOG_FORMAT=console" in (config.get("Env") or []):
+        return
+    logs = run(["docker", "logs", container], check=False)
+    try:
+        json_log_lines(logs.stdout + logs.stderr)
+    except AssertionError as error:
+        raise AssertionError(f"container {container[:12]}: {error}") from None
+
+
 class Container:
-    """`docker run -d` that always cleans up after itself."""
+    """`docker run -d` that always cleans up after itself. A test that passed also has the
+    container's log checked: an app container's lines are all JSON (check_app_logs)."""
 
     def __init__(self, image: str, *args: str) -> None:
         self.id = run(["docker", "run", "--detach", *args, image]).stdout.strip()
@@ -355,8 +397,14 @@ class Container:
     def __enter__(self) -> "Container":
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        subprocess.run(["docker", "rm", "--force", "--volumes", self.id], capture_output=True)
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        try:
+            if exc_type is None:
+                # Stopped as Docker stops it, so that its shutdown lines are checked too.
+                subprocess.run(["docker", "stop", "--time", "10", self.id], capture_output=True)
+                check_app_logs(self.id)
+        finally:
+            subprocess.run(["docker", "rm", "--force", "--volumes", self.id], capture_output=True)
 
     @property
     def ip(self) -> str:
@@ -425,7 +473,7 @@ class Compose:
         # Each stack builds its own image: stacks of other answers run in parallel.
         self.project, self.name, self.env = project, name, {"IMAGE": f"{name}-image", **(env or {})}
         services = yaml.safe_load((project / "compose.yaml").read_text())["services"]
-        published = [service for service in ("app", "proxy") if service in services]
+        published = [s for s in ("app", "proxy", "prometheus") if s in services]
         if "proxy" in services:
             self.env.update(proxy_network())
         override = project / "compose.test.yaml"
@@ -452,8 +500,15 @@ class Compose:
     def __enter__(self) -> "Compose":
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self("down", "--volumes", "--remove-orphans", "--timeout", "5", check=False)
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        try:
+            if exc_type is None:
+                # The app containers' logs, shutdown included, are all JSON (check_app_logs).
+                self("stop", "--timeout", "10", check=False)
+                for container in self("ps", "--all", "--quiet", "app", check=False).split():
+                    check_app_logs(container)
+        finally:
+            self("down", "--volumes", "--remove-orphans", "--timeout", "5", check=False)
 
     def app_urls(self, port: int = 8000) -> list[str]:
         ids = self("ps", "--quiet", "app").split()
