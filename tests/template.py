@@ -366,20 +366,21 @@ def json_log_lines(logs: str) -> list[dict[str, Any]]:
     return parsed
 
 
-def check_app_logs(container: str) -> None:
-    """Every line that a container of a generated image wrote (startup, requests, errors,
-    shutdown) is JSON, unless it was asked for LOG_FORMAT=console. Other images' containers
-    (PostgreSQL, nginx, a registry) are left alone; so is everything outside pytest."""
+def writes_json_logs(container: str) -> bool:
+    """Whether a container runs a generated image (PostgreSQL's, nginx's or a registry's
+    do not) that was not asked for LOG_FORMAT=console; always false outside pytest."""
     if "PYTEST_CURRENT_TEST" not in os.environ:
-        return
+        return False
     result = run(["docker", "inspect", "--format", "{{json .Config}}", container], check=False)
     if result.returncode != 0:
-        return
+        return False
     config = json.loads(result.stdout)
-    if "org.opencontainers.image.title" not in (config.get("Labels") or {}):
-        return
-    if "LOG_FORMAT=console" in (config.get("Env") or []):
-        return
+    labels, env = config.get("Labels") or {}, config.get("Env") or []
+    return "org.opencontainers.image.title" in labels and "LOG_FORMAT=console" not in env
+
+
+def check_app_logs(container: str) -> None:
+    """Every line that an app container wrote (startup, requests, errors, shutdown) is JSON."""
     logs = run(["docker", "logs", container], check=False)
     try:
         json_log_lines(logs.stdout + logs.stderr)
@@ -388,8 +389,8 @@ def check_app_logs(container: str) -> None:
 
 
 class Container:
-    """`docker run -d` that always cleans up after itself. A test that passed also has the
-    container's log checked: an app container's lines are all JSON (check_app_logs)."""
+    """`docker run -d` that always cleans up after itself. When the block raised nothing,
+    an app container is stopped first and its lines must all be JSON (check_app_logs)."""
 
     def __init__(self, image: str, *args: str) -> None:
         self.id = run(["docker", "run", "--detach", *args, image]).stdout.strip()
@@ -399,7 +400,7 @@ class Container:
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
         try:
-            if exc_type is None:
+            if exc_type is None and writes_json_logs(self.id):
                 # Stopped as Docker stops it, so that its shutdown lines are checked too.
                 subprocess.run(["docker", "stop", "--time", "10", self.id], capture_output=True)
                 check_app_logs(self.id)
@@ -506,7 +507,8 @@ class Compose:
                 # The app containers' logs, shutdown included, are all JSON (check_app_logs).
                 self("stop", "--timeout", "10", check=False)
                 for container in self("ps", "--all", "--quiet", "app", check=False).split():
-                    check_app_logs(container)
+                    if writes_json_logs(container):
+                        check_app_logs(container)
         finally:
             self("down", "--volumes", "--remove-orphans", "--timeout", "5", check=False)
 
