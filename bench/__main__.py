@@ -27,11 +27,12 @@ from bench.load import LoadSettings, require_wrk
 from bench.log import log, minutes
 from bench.run import Run, Settings
 from bench.side_by_side import side_by_side
+from bench.swarm_update import swarm_update
 from template import docker_available
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DOCS_PAGE = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-SECTIONS = ("answers", "database", "side-by-side", "gunicorn-worker")
+SECTIONS = ("answers", "database", "side-by-side", "gunicorn-worker", "swarm-update")
 
 FULL = Settings(
     repetitions={
@@ -233,6 +234,11 @@ def main(argv: list[str] | None = None) -> None:
         if "gunicorn-worker" in sections:
             result["gunicorn_worker"] = attempt(
                 errors, "gunicorn worker", lambda: compare_workers(run)
+            )
+        if "swarm-update" in sections:
+            repetitions = 1 if arguments.quick else 2
+            result["swarm_update"] = attempt(
+                errors, "swarm update", lambda: swarm_update(run, repetitions)
             )
         if "answers" in sections:
             log("copier copy")

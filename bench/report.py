@@ -4,6 +4,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from bench import swarm_update
 from bench.database_path import SERVERS
 from bench.stats import Summary
 from bench.targets import SIDE_BY_SIDE_ROWS, side_by_side_values, targets
@@ -365,6 +366,8 @@ def render(result: dict[str, Any]) -> str:
         lines += render_side_by_side(result["side_by_side"])
     if result.get("gunicorn_worker"):
         lines += render_gunicorn_worker(result["gunicorn_worker"])
+    if result.get("swarm_update"):
+        lines += swarm_update.render(result["swarm_update"])
     lines += render_answer_sets(result)
     return "\n".join(lines).rstrip() + "\n"
 

@@ -2,6 +2,8 @@
 
 from typing import Any
 
+from bench import swarm_update
+
 # Issue #8.
 HEALTHZ_OVER_BASELINE = 0.85
 TWO_OVER_ONE = 1.6
@@ -23,6 +25,7 @@ def target(name: str, subject: str, value: float, limit: str, passed: bool) -> d
 def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     checks = database_path(result.get("database_path") or [])
     checks += side_by_side(result.get("side_by_side"))
+    checks += swarm_update.targets(result.get("swarm_update"))
     for combination in result["combinations"]:
         if not combination.get("skipped"):
             checks += answer_set(combination)

@@ -18,6 +18,8 @@ from bench import report
 from bench.__main__ import main, parse_arguments
 from bench.answers import label, parse
 from bench.stats import Summary, summarize
+from bench.swarm_update import Replica, Sample, converged
+from bench.swarm_update import summarize as summarize_rollout
 
 
 def wrk_summary(rps: float, p99: float = 20.0) -> dict[str, Any]:
@@ -193,6 +195,40 @@ def gunicorn_worker() -> dict[str, Any]:
     }
 
 
+def rollout(scenario: str, failed: int, statuses: dict[str, int]) -> dict[str, Any]:
+    return {
+        "scenario": scenario,
+        "repetition": 1,
+        "requests": 3000,
+        "requests_in_window": 2500,
+        "window_seconds": 33.0,
+        "update_seconds": 30.0,
+        "failed_requests": failed,
+        "refused": failed - sum(statuses.values()),
+        "accepted_then_failed": 0,
+        "error_statuses": sum(statuses.values()),
+        "statuses": statuses,
+        "failed_by_error": {},
+        "failure_span_seconds": 9.5 if failed else 0.0,
+        "p50_ms": 12.0,
+        "p99_ms": 480.0,
+        "max_ms": 1100.0,
+        "steady_p99_ms": 40.0,
+        "new_code_answering": True,
+        "load_average_1min": 2.0,
+    }
+
+
+def swarm_update() -> dict[str, Any]:
+    return {
+        "answers": {"orchestrator": "swarm"},
+        "load": {"clients": 10, "rate_per_client": 10.0, "path": "/items/{id}"},
+        "lead_seconds": 3.0,
+        "tail_seconds": 3.0,
+        "rows": [rollout("swarm", 0, {}), rollout("compose", 130, {"502": 20, "504": 10})],
+    }
+
+
 def result() -> dict[str, Any]:
     load = {"threads": 1, "connections": 32, "repetitions": 5, "seconds": 2, "warmup_seconds": 1}
     sample: dict[str, Any] = {
@@ -211,6 +247,7 @@ def result() -> dict[str, Any]:
         "database_path": database_path(),
         "side_by_side": side_by_side(),
         "gunicorn_worker": gunicorn_worker(),
+        "swarm_update": swarm_update(),
     }
     sample["targets"] = report.targets(sample)
     return sample
@@ -277,6 +314,7 @@ def test_markdown_has_every_section_and_the_skipped_reason() -> None:
         "## Throughput and latency per answer set",
         "## Memory per process model (MB)",
         "## `docker stop` under load",
+        "## Rolling out a new image under load: Swarm against compose",
     ):
         assert f"\n{heading}\n" in markdown
     assert "**FAIL** generated app over the sync-session pattern, 1 CPU: sqlite, create" in markdown
@@ -285,6 +323,43 @@ def test_markdown_has_every_section_and_the_skipped_reason() -> None:
     # Accepted requests that failed, apart from connections refused after the close.
     assert "| 3000 | 2 (ConnectionResetError: 2) | 2 | 900 |" in markdown
     assert "| image overhead over the base, MB | 74.0 | **66.0** | 156.0 |" in markdown
+    assert "| 30.0 | 2500 | 130 | 100 | 0 | 30 (502: 20, 504: 10) | 9.5 | 12 | 480 |" in markdown
+
+
+def test_a_rollout_counts_each_way_a_request_fails_and_the_window_latency() -> None:
+    samples = [
+        Sample(0.5, 0.010, "ok"),  # before the update: the steady latency
+        Sample(1.0, 0.020, "ok"),
+        Sample(2.0, 0.030, "ok"),
+        Sample(3.0, 0.0001, "refused"),  # no answer: no latency
+        Sample(4.0, 1.000, "status 504"),
+        Sample(5.0, 0.500, "failed: ConnectionResetError"),
+        Sample(6.0, 0.040, "ok"),
+        Sample(20.0, 0.010, "ok"),  # after the window
+    ]
+    row = summarize_rollout(samples, start=2.0, end=10.0)
+    assert (row["requests"], row["requests_in_window"], row["failed_requests"]) == (8, 5, 3)
+    assert (row["refused"], row["accepted_then_failed"], row["error_statuses"]) == (1, 1, 1)
+    assert row["statuses"] == {"504": 1}
+    assert row["failed_by_error"] == {"ConnectionResetError": 1}
+    assert row["failure_span_seconds"] == pytest.approx(5.5 - 3.0)
+    # Nearest rank over the answered requests of the window: 30, 40 and 1000 ms.
+    assert (row["p50_ms"], row["p99_ms"], row["max_ms"]) == pytest.approx((40, 1000, 1000))
+    assert row["steady_p99_ms"] == pytest.approx(20)
+
+
+def test_a_rollout_is_done_when_no_old_replica_is_left_draining() -> None:
+    new, old = Replica("app:v2", healthy=True), Replica("app:v1", healthy=True)
+    assert converged([new, new, new], "app:v2", 3)
+    assert not converged([new, new, new, old], "app:v2", 3)  # the last old one stops
+    assert not converged([new, new, Replica("app:v2", healthy=False)], "app:v2", 3)
+
+
+def test_swarm_rollouts_are_held_to_zero_failed_requests_and_compose_is_not() -> None:
+    checks = verdicts(result())
+    target = "failed requests during a Swarm rolling update under load"
+    assert checks[(target, "run 1 (2500 requests)")] is True
+    assert [t for t, _ in checks].count(target) == 1  # compose is the comparison
 
 
 def test_answers_on_the_command_line_are_typed_like_copier_yml() -> None:
@@ -296,7 +371,7 @@ def test_answers_on_the_command_line_are_typed_like_copier_yml() -> None:
 def test_answers_on_the_command_line_measure_only_the_answer_sets_by_default() -> None:
     assert parse_arguments(["--answers", "process_model=gunicorn"]).sections == ["answers"]
     every = parse_arguments([]).sections
-    assert every == ["answers", "database", "side-by-side", "gunicorn-worker"]
+    assert every == ["answers", "database", "side-by-side", "gunicorn-worker", "swarm-update"]
     with pytest.raises(SystemExit):
         parse_arguments(["--sections", "answers,nonsense"])
 
