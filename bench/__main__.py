@@ -236,10 +236,7 @@ def main(argv: list[str] | None = None) -> None:
                 errors, "gunicorn worker", lambda: compare_workers(run)
             )
         if "swarm-update" in sections:
-            repetitions = 1 if arguments.quick else 2
-            result["swarm_update"] = attempt(
-                errors, "swarm update", lambda: swarm_update(run, repetitions)
-            )
+            result["swarm_update"] = attempt(errors, "swarm update", lambda: swarm_update(run))
         if "answers" in sections:
             log("copier copy")
             copies = settings.repetitions["copier"]

@@ -18,7 +18,7 @@ from bench import report
 from bench.__main__ import main, parse_arguments
 from bench.answers import label, parse
 from bench.stats import Summary, summarize
-from bench.swarm_update import Replica, Sample, converged
+from bench.swarm_update import Replica, Sample, converged, recreated_services
 from bench.swarm_update import summarize as summarize_rollout
 
 
@@ -353,6 +353,19 @@ def test_a_rollout_is_done_when_no_old_replica_is_left_draining() -> None:
     assert converged([new, new, new], "app:v2", 3)
     assert not converged([new, new, new, old], "app:v2", 3)  # the last old one stops
     assert not converged([new, new, Replica("app:v2", healthy=False)], "app:v2", 3)
+
+
+def test_the_services_compose_recreated_are_read_from_its_progress_lines() -> None:
+    output = [
+        "Container p-db-1  Running",
+        " Container p-migrate-1  Recreate",
+        " Container p-migrate-1  Recreated",
+        " Container p-app-1  Recreated",
+        " Container p-proxy-1  Recreated",
+        " Container p-proxy-1  Started",
+    ]
+    assert recreated_services(output, "p") == ["migrate", "app", "proxy"]
+    assert recreated_services(output[:1], "p") == []
 
 
 def test_swarm_rollouts_are_held_to_zero_failed_requests_and_compose_is_not() -> None:
