@@ -90,7 +90,10 @@ NOTES = [
     "connection (`bench/stop_probe.py`). A connection refused after the server closed its "
     "socket is expected (nothing listens any more; a client retries it safely). A request "
     "whose connection was accepted and that got no answer (reset or closed) or an error "
-    "status is a failure.",
+    "status is a failure. The server's access log splits those: requests it never read "
+    "(reset in the listening socket's queue, or unread on a connection it closed as it "
+    "stopped: nothing ran, but the client cannot tell) and requests it handled whose "
+    "answer was lost.",
     "Cold start is timed from before `docker run` to the first 200, polling every 0.1 s; "
     "`healthy` once, where the image has a HEALTHCHECK (it probes every second while the "
     "container starts).",

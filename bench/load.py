@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -123,13 +124,32 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+# An access log line of a probe's request: Uvicorn's and Gunicorn's text lines
+# (`"GET /healthz HTTP/1.1" 200`) and the template's JSON ones (`"GET /healthz 200"`).
+PROBE_ACCESS_LINE = re.compile(r"GET /healthz[ \"]")
+
+
+def probe_requests_logged(logs: str) -> int:
+    """The access log lines of requests to /healthz from outside the container (the
+    image's HEALTHCHECK asks from 127.0.0.1)."""
+    return sum(
+        1
+        for line in logs.splitlines()
+        if PROBE_ACCESS_LINE.search(line) and "127.0.0.1" not in line
+    )
+
+
 def stop_under_load(image: str, run_args: list[str], name: str) -> dict[str, Any]:
     """`docker stop` while clients in another process keep the server busy (see
-    stop_probe.py for how each request can end)."""
+    stop_probe.py for how each request can end). The server's access log tells the
+    requests that failed apart: handled, and the answer lost (the client cannot know
+    whether to retry), or never read by the server (reset in the listening socket's
+    queue or unread on a connection it closed: nothing ran, a retry is safe)."""
     with Container(image, "--name", name, *run_args) as container:
         url = f"http://{container.ip}:8000/healthz"
         wait_for_http(url, timeout=60)
         time.sleep(2)  # every worker up
+        logged_before = probe_requests_logged(container.logs())
         command = [sys.executable, "-m", "bench.stop_probe", url]
         with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as clients:
             assert clients.stdout is not None
@@ -143,12 +163,20 @@ def stop_under_load(image: str, run_args: list[str], name: str) -> dict[str, Any
         exit_code = run(
             ["docker", "inspect", "--format", "{{.State.ExitCode}}", container.id]
         ).stdout.strip()
+        logged = probe_requests_logged(container.logs()) - logged_before
     outcomes = json.loads(output.strip().splitlines()[-1])
+    unanswered = outcomes["reset"] + outcomes["dropped"]
+    answered = outcomes["ok"] + outcomes["http_error"]
+    # Without an access log (the seeds' Gunicorn has none) the split is unknown.
+    handled_unanswered = max(logged - answered, 0) if logged else None
     return {
         **outcomes,
         # Accepted (the connection was made, the request sent) and not answered, or
         # answered with an error; refused connections are counted apart.
-        "failed_requests": outcomes["reset"] + outcomes["dropped"] + outcomes["http_error"],
+        "failed_requests": unanswered + outcomes["http_error"],
+        "logged_requests": logged if logged else None,
+        "handled_unanswered": handled_unanswered,
+        "never_read": None if handled_unanswered is None else unanswered - handled_unanswered,
         "stop_seconds": stop_seconds,
         "exit_code": int(exit_code),
     }

@@ -5,6 +5,7 @@ import json
 import os
 import platform
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -33,27 +34,36 @@ from template import (
 BASELINE_DIR = Path(__file__).resolve().parent / "baseline"
 PIP_LOCKS = ROOT / "includes" / "locks" / "pip"
 PORT = 8000
-# Prefix of every image, container and volume the benchmark creates.
-PREFIX = f"bench-{os.getpid()}"
+# Prefix of every image, container and volume the benchmark creates. The process id
+# alone is not unique: other runs on the same Docker engine may come from other PID
+# namespaces (containers, CI jobs), where the same ids are handed out.
+PREFIX = f"bench-{os.getpid()}-{secrets.token_hex(2)}"
 
 
 class Cleanup:
     """Remembers what the run created, and removes exactly that at the end."""
 
     def __init__(self) -> None:
-        self.images: set[str] = set()
+        self.tags: set[str] = set()
+        self.untagged: set[str] = set()
         self.volumes: set[str] = set()
 
     def image(self, tag: str) -> None:
-        # By ID too: a rebuild moves the tag and leaves the previous image untagged.
-        self.images.add(image_id(tag))
-        self.images.add(tag)
+        # A rebuild moves the tag and may leave the previous image behind, untagged.
+        self.untagged.add(image_id(tag))
+        self.tags.add(tag)
 
     def close(self) -> None:
         for volume in self.volumes:
             subprocess.run(["docker", "volume", "rm", "--force", volume], capture_output=True)
-        for image in sorted(self.images, key=lambda name: name.startswith("sha256:")):
-            subprocess.run(["docker", "image", "rm", image], capture_output=True)
+        for tag in self.tags:
+            subprocess.run(["docker", "image", "rm", tag], capture_output=True)
+        # An ID only if no tag names it any more: an identical build (same layers, so the
+        # same ID) by another run still tagged is that run's, and removing it by ID
+        # would take it from under that run.
+        for image in self.untagged:
+            if not image_tags(image):
+                subprocess.run(["docker", "image", "rm", image], capture_output=True)
 
 
 # The machine ------------------------------------------------------------------------------
@@ -75,9 +85,18 @@ def machine() -> dict[str, Any]:
     }
 
 
-def locked_version(package: str, lock: str = "none-gunicorn.txt") -> str:
+def pip_lock(variant: str) -> str:
+    """The name of the template's pip lock for `variant` (`postgresql-gunicorn`): its
+    variant without observability packages where the locks are split by them."""
+    for name in (f"{variant}-plain.txt", f"{variant}.txt"):
+        if (PIP_LOCKS / name).exists():
+            return name
+    raise FileNotFoundError(f"no pip lock for {variant} in {PIP_LOCKS}")
+
+
+def locked_version(package: str, lock: str = "none-gunicorn") -> str:
     """The version the template's locks pin (all lock variants pin the same ones)."""
-    text = (PIP_LOCKS / lock).read_text()
+    text = (PIP_LOCKS / pip_lock(lock)).read_text()
     match = re.search(rf"^{re.escape(package)}==(\S+)", text, re.M)
     return match.group(1) if match else "unknown"
 
@@ -91,11 +110,8 @@ def versions() -> dict[str, str]:
         "copier": version("copier"),
         "wrk": (wrk.stdout + wrk.stderr).split()[1],
         **{name: locked_version(name) for name in ("fastapi", "uvicorn", "gunicorn")},
-        **{
-            name: locked_version(name, "postgresql-gunicorn.txt")
-            for name in ("sqlalchemy", "asyncpg")
-        },
-        "aiosqlite": locked_version("aiosqlite", "sqlite-gunicorn.txt"),
+        **{name: locked_version(name, "postgresql-gunicorn") for name in ("sqlalchemy", "asyncpg")},
+        "aiosqlite": locked_version("aiosqlite", "sqlite-gunicorn"),
     }
 
 
@@ -128,6 +144,15 @@ def copier_copy(answers: dict[str, Any], repetitions: int, work: Path) -> dict[s
 
 def image_id(image: str) -> str:
     return run(["docker", "image", "inspect", "--format", "{{.Id}}", image]).stdout.strip()
+
+
+def image_tags(image: str) -> list[str]:
+    """The tags naming an image (none once it is gone)."""
+    command = ["docker", "image", "inspect", "--format", "{{json .RepoTags}}", image]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        return []
+    return json.loads(result.stdout) or []
 
 
 def venv_bytes(image: str) -> int:

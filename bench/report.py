@@ -328,7 +328,8 @@ def render_answer_sets(result: dict[str, Any]) -> list[str]:
 STOP_HEADER = [
     "requests answered",
     "accepted, failed",
-    "of which reset unread",
+    "of which never read by the server",
+    "of which handled, answer lost",
     "refused after the socket closed",
     "stop took (s)",
     "exit code",
@@ -338,10 +339,17 @@ STOP_HEADER = [
 def stop_columns(shutdown: dict[str, Any]) -> list[str]:
     reasons = ", ".join(f"{name}: {n}" for name, n in sorted(shutdown["failed_by_error"].items()))
     failed = str(shutdown["failed_requests"])
+
+    def known(key: str) -> str:
+        # None: the server writes no access log, so the split cannot be told.
+        value = shutdown.get(key)
+        return "?" if value is None else str(value)
+
     return [
         str(shutdown["ok"]),
         f"{failed} ({reasons})" if reasons else failed,
-        str(shutdown["reset"]),
+        known("never_read"),
+        known("handled_unanswered"),
         str(shutdown["refused"]),
         f"{shutdown['stop_seconds']:.1f}",
         str(shutdown["exit_code"]),

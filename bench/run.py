@@ -65,8 +65,9 @@ class Run:
             tag = f"{measure.PREFIX}-baseline-{len(self.baselines)}"
             command = ["docker", "build", "--quiet", "--tag", tag]
             command += ["--build-arg", f"BASE_IMAGE={base}"]
-            aiosqlite = measure.locked_version("aiosqlite", "sqlite-gunicorn.txt")
+            aiosqlite = measure.locked_version("aiosqlite", "sqlite-gunicorn")
             command += ["--build-arg", f"AIOSQLITE_VERSION={aiosqlite}"]
+            command += ["--build-arg", f"LOCK={measure.pip_lock('postgresql-gunicorn')}"]
             command += ["--build-context", f"locks={measure.PIP_LOCKS}"]
             run([*command, str(measure.BASELINE_DIR)])
             self.cleanup.image(tag)

@@ -65,6 +65,9 @@ def shutdown(failed: int) -> dict[str, Any]:
         "refused": 900,
         "failed_requests": failed,
         "failed_by_error": {"ConnectionResetError": failed} if failed else {},
+        "logged_requests": 3000,
+        "handled_unanswered": 0,
+        "never_read": failed,
         "stop_seconds": 1.1,
         "exit_code": 0,
     }
@@ -321,7 +324,7 @@ def test_markdown_has_every_section_and_the_skipped_reason() -> None:
     assert "`uvicorn-alpine-3.13-uv-sqlite`: no local image" in markdown
     assert "| 2000 (1800-2200) |" in markdown
     # Accepted requests that failed, apart from connections refused after the close.
-    assert "| 3000 | 2 (ConnectionResetError: 2) | 2 | 900 |" in markdown
+    assert "| 3000 | 2 (ConnectionResetError: 2) | 2 | 0 | 900 |" in markdown
     assert "| image overhead over the base, MB | 74.0 | **66.0** | 156.0 |" in markdown
     assert "| 30.0 | 2500 | 130 | 100 | 0 | 30 (502: 20, 504: 10) | 9.5 | 12 | 480 |" in markdown
 
@@ -414,3 +417,49 @@ def test_a_quick_pass_over_one_answer_set_measures_and_reports(
     markdown = output.with_suffix(".md").read_text()
     assert "\n## `docker stop` under load\n" in markdown
     assert "**PASS** code-only rebuild" in markdown
+
+
+def test_the_stop_probe_counts_its_own_requests_in_any_access_log_format() -> None:
+    from bench.load import probe_requests_logged
+
+    logs = "\n".join(
+        [
+            'INFO:     172.17.0.1:50312 - "GET /healthz HTTP/1.1" 200 OK',  # Uvicorn
+            '172.17.0.1 - - [02/Dec/2026:02:30:00 +0000] "GET /healthz HTTP/1.1" 200 15',
+            '{"logger": "app.access", "message": "GET /healthz 200", "client": "172.17.0.1"}',
+            # The image's HEALTHCHECK, from inside the container, and other routes.
+            '{"logger": "app.access", "message": "GET /healthz 200", "client": "127.0.0.1"}',
+            'INFO:     172.17.0.1:50314 - "GET /healthzz HTTP/1.1" 404 Not Found',
+            'INFO:     172.17.0.1:50316 - "GET /items/1 HTTP/1.1" 200 OK',
+            "Shutting down",
+        ]
+    )
+    assert probe_requests_logged(logs) == 3
+
+
+def test_the_stop_table_splits_failed_requests_where_the_server_logs_them() -> None:
+    logged = {**shutdown(5), "handled_unanswered": 1, "never_read": 4}
+    assert report.stop_columns(logged)[1:4] == ["5 (ConnectionResetError: 5)", "4", "1"]
+    # No access log (the seeds' Gunicorn): the split is unknown.
+    unlogged = {**shutdown(5), "logged_requests": None}
+    unlogged |= {"handled_unanswered": None, "never_read": None}
+    assert report.stop_columns(unlogged)[2:4] == ["?", "?"]
+    # A result from before the split, rendered again with --report.
+    split = ("logged_requests", "handled_unanswered", "never_read")
+    older = {key: value for key, value in shutdown(5).items() if key not in split}
+    assert report.stop_columns(older)[2:4] == ["?", "?"]
+
+
+def test_the_baselines_install_the_template_lock_without_observability_packages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bench import measure
+
+    monkeypatch.setattr(measure, "PIP_LOCKS", tmp_path)
+    (tmp_path / "postgresql-gunicorn.txt").write_text("asyncpg==0.30.0\n")
+    assert measure.pip_lock("postgresql-gunicorn") == "postgresql-gunicorn.txt"
+    (tmp_path / "postgresql-gunicorn-plain.txt").write_text("asyncpg==0.32.0\n")
+    assert measure.pip_lock("postgresql-gunicorn") == "postgresql-gunicorn-plain.txt"
+    assert measure.locked_version("asyncpg", "postgresql-gunicorn") == "0.32.0"
+    with pytest.raises(FileNotFoundError):
+        measure.pip_lock("sqlite-uvicorn")
