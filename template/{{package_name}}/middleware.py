@@ -1,7 +1,7 @@
 """ASGI middleware that turns requests away before any endpoint sees them."""
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from fastapi import HTTPException, status
 from fastapi.responses import JSONResponse
@@ -24,11 +24,19 @@ class AllowedHostsMiddleware:
     """Answer 400 to a Host header that is not one of the service's names, so that a
     made-up host never ends up in the URLs the app builds (Location, redirects).
 
-    `*` admits any host, `*.example.com` the subdomains of example.com.
+    `*` admits any host, `*.example.com` the subdomains of example.com. Paths in
+    `any_host_paths` answer whatever the host: they build no URL, and their callers
+    (Prometheus, which scrapes each replica by its address) cannot choose the header.
     """
 
-    def __init__(self, app: ASGIApp, allowed_hosts: Sequence[str]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        allowed_hosts: Sequence[str],
+        any_host_paths: Collection[str] = (),
+    ) -> None:
         self.app = app
+        self.any_host_paths = frozenset(any_host_paths)
         patterns = [host.lower() for host in allowed_hosts]
         self.allow_any = "*" in patterns
         self.names = {host for host in patterns if not host.startswith("*.")}
@@ -38,7 +46,10 @@ class AllowedHostsMiddleware:
         return self.allow_any or name in self.names or name.endswith(self.suffixes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
+        if (
+            scope["type"] not in ("http", "websocket")
+            or scope["path"] in self.any_host_paths
+        ):
             await self.app(scope, receive, send)
             return
         host = Headers(scope=scope).get("host", "")
