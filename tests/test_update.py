@@ -200,6 +200,18 @@ def keep_both_sides(path: Path) -> None:
     path.write_text("".join(line for line in lines if not marker.match(line)))
 
 
+def manifest_clashes(tool: str) -> set[str]:
+    """What update_leftovers reports for a conflict in the dependency declarations."""
+    return {entry for name in MANIFESTS[tool] for entry in (name, f"{name} (markers)")}
+
+
+def resolve_manifest_clashes(project: Path, tool: str, leftovers: list[str]) -> None:
+    for name in MANIFESTS[tool]:
+        if name in leftovers or f"{name} (markers)" in leftovers:
+            keep_both_sides(project / name)
+            git("add", name, cwd=project)
+
+
 def check_update(project: Path) -> dict[str, Any]:
     return json.loads(copier("check-update", "--output-format", "json", cwd=project))
 
@@ -354,6 +366,11 @@ def test_update_from_a_release_keeps_team_edits_and_equals_fresh_copy(
     # No --trust: an update that crosses no migration needs no unsafe feature.
     copier("update", "--defaults", cwd=project)
 
+    # The template's new dependencies may land where the team added theirs: the one clash
+    # this update may leave, resolved as the update guide says (keep both lines).
+    leftovers = update_leftovers(project)
+    assert set(leftovers) <= manifest_clashes(tool), leftovers
+    resolve_manifest_clashes(project, tool, leftovers)
     assert not update_leftovers(project)
     fresh = fresh_copy(repository, newest, answers, tmp_path / "fresh")
     edit_code(fresh, package)
@@ -392,10 +409,8 @@ def test_update_with_a_changed_answer_equals_fresh_copy_with_that_answer(
     # Gunicorn's dependency lands where the team added theirs: the one clash this update
     # may leave, resolved the way the update guide says (keep both lines).
     leftovers = update_leftovers(project)
-    assert set(leftovers) <= {"pyproject.toml (markers)", "pyproject.toml"}, leftovers
-    if leftovers:
-        keep_both_sides(project / "pyproject.toml")
-        git("add", "pyproject.toml", cwd=project)
+    assert set(leftovers) <= manifest_clashes("uv"), leftovers
+    resolve_manifest_clashes(project, "uv", leftovers)
     assert not update_leftovers(project)
     changed = {**answers, "process_model": "gunicorn"}
     fresh = fresh_copy(repository, newest_version(), changed, tmp_path / "fresh")
