@@ -25,6 +25,7 @@ from bench.database_path import database_path
 from bench.gunicorn_worker import compare_workers
 from bench.load import LoadSettings, require_wrk
 from bench.log import log, minutes
+from bench.observability_cost import observability_cost
 from bench.run import Run, Settings
 from bench.side_by_side import side_by_side
 from bench.swarm_update import swarm_update
@@ -32,7 +33,14 @@ from template import docker_available
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DOCS_PAGE = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-SECTIONS = ("answers", "database", "side-by-side", "gunicorn-worker", "swarm-update")
+SECTIONS = (
+    "answers",
+    "database",
+    "side-by-side",
+    "gunicorn-worker",
+    "swarm-update",
+    "observability",
+)
 
 FULL = Settings(
     repetitions={
@@ -240,6 +248,10 @@ def main(argv: list[str] | None = None) -> None:
             )
         if "swarm-update" in sections:
             result["swarm_update"] = attempt(errors, "swarm update", lambda: swarm_update(run))
+        if "observability" in sections:
+            result["observability_cost"] = attempt(
+                errors, "observability cost", lambda: observability_cost(run)
+            )
         if "answers" in sections:
             log("copier copy")
             copies = settings.repetitions["copier"]

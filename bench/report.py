@@ -4,7 +4,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from bench import swarm_update
+from bench import observability_cost, swarm_update
 from bench.database_path import SERVERS
 from bench.stats import Summary
 from bench.targets import SIDE_BY_SIDE_ROWS, side_by_side_values, targets
@@ -376,6 +376,8 @@ def render(result: dict[str, Any]) -> str:
         lines += render_gunicorn_worker(result["gunicorn_worker"])
     if result.get("swarm_update"):
         lines += swarm_update.render(result["swarm_update"])
+    if result.get("observability_cost"):
+        lines += observability_cost.render(result["observability_cost"])
     lines += render_answer_sets(result)
     return "\n".join(lines).rstrip() + "\n"
 

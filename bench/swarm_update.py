@@ -12,6 +12,7 @@ kernel has no IPVS: the stack reaches its replicas by DNS round robin (`tasks.ap
 publishes nginx's ports in host mode, as it does everywhere.
 """
 
+import hashlib
 import http.client
 import json
 import math
@@ -340,9 +341,10 @@ def prepare_project(run_: Run, postgres_image: str) -> Project:
     env = (project.path / ".env.example").read_text()
     if "DATABASE_PASSWORD=\n" not in env:
         raise AssertionError(".env.example has no empty DATABASE_PASSWORD= line to fill in")
-    # Host ports and networks of their own: other stacks may run on this engine.
-    pid = measure.PREFIX.split("-")[1]
-    edge = f"10.{230 + int(pid) // 256 % 20}.{int(pid) % 256}.0/24"
+    # Host ports and a network of their own, as other stacks may run on this engine: the
+    # edge subnet outside the tests' (10.200-249.x for compose, 10.254.x the stack's own).
+    number = int(hashlib.sha256(measure.PREFIX.encode()).hexdigest()[:2], 16)
+    edge = f"10.253.{number}.0/24"
     extra = {
         "HTTPS_PORT": project.https_port,
         "HTTP_PORT": project.http_port,

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from bench import swarm_update
+from bench import observability_cost, swarm_update
 
 # Issue #8.
 HEALTHZ_OVER_BASELINE = 0.85
@@ -26,6 +26,7 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     checks = database_path(result.get("database_path") or [])
     checks += side_by_side(result.get("side_by_side"))
     checks += swarm_update.targets(result.get("swarm_update"))
+    checks += observability_cost.targets(result.get("observability_cost"))
     for combination in result["combinations"]:
         if not combination.get("skipped"):
             checks += answer_set(combination)

@@ -17,6 +17,7 @@ sys.path.insert(0, str(ROOT))  # `bench` is a package at the repository's root
 from bench import report
 from bench.__main__ import main, parse_arguments
 from bench.answers import label, parse
+from bench.observability_cost import not_as_named, requests_total
 from bench.stats import Summary, summarize
 from bench.swarm_update import Replica, Sample, converged, recreated_services
 from bench.swarm_update import summarize as summarize_rollout
@@ -232,6 +233,33 @@ def swarm_update() -> dict[str, Any]:
     }
 
 
+def observability_row(endpoint: str, logs_and_metrics: float, tracing: float) -> dict[str, Any]:
+    servers = ("bare", "logs", "logs+metrics", "all, tracing off")
+    return {
+        "model": "uvicorn",
+        "cpus": 1,
+        "endpoint": endpoint,
+        "servers": {
+            server: {**wrk_summary(1000.0), "cpu_ms_per_request": summarize([0.8, 1.0, 1.2])}
+            for server in servers
+        },
+        "ratios": {
+            "logs / bare": ratio(0.95),
+            "logs+metrics / logs": ratio(0.97),
+            "logs+metrics / bare": ratio(logs_and_metrics),
+            "tracing off / without": ratio(tracing),
+        },
+        # Measured only for the tracing ratio here: the others are judged by throughput.
+        "cpu_ratios": {
+            "logs / bare": None,
+            "logs+metrics / logs": None,
+            "logs+metrics / bare": None,
+            "tracing off / without": ratio(0.99 if tracing < 1 else 0.95),
+        },
+        "load_average_1min": 1.0,
+    }
+
+
 def result() -> dict[str, Any]:
     load = {"threads": 1, "connections": 32, "repetitions": 5, "seconds": 2, "warmup_seconds": 1}
     sample: dict[str, Any] = {
@@ -251,6 +279,10 @@ def result() -> dict[str, Any]:
         "side_by_side": side_by_side(),
         "gunicorn_worker": gunicorn_worker(),
         "swarm_update": swarm_update(),
+        "observability_cost": [
+            observability_row("/healthz", 0.92, 0.96),
+            observability_row("/items/{id}", 0.85, 1.01),
+        ],
     }
     sample["targets"] = report.targets(sample)
     return sample
@@ -318,6 +350,7 @@ def test_markdown_has_every_section_and_the_skipped_reason() -> None:
         "## Memory per process model (MB)",
         "## `docker stop` under load",
         "## Rolling out a new image under load: Swarm against compose",
+        "## What observability costs",
     ):
         assert f"\n{heading}\n" in markdown
     assert "**FAIL** generated app over the sync-session pattern, 1 CPU: sqlite, create" in markdown
@@ -327,6 +360,8 @@ def test_markdown_has_every_section_and_the_skipped_reason() -> None:
     assert "| 3000 | 2 (ConnectionResetError: 2) | 2 | 0 | 900 |" in markdown
     assert "| image overhead over the base, MB | 74.0 | **66.0** | 156.0 |" in markdown
     assert "| 30.0 | 2500 | 130 | 100 | 0 | 30 (502: 20, 504: 10) | 9.5 | 12 | 480 |" in markdown
+    assert "| uvicorn | 1 | `/items/{id}` | 1000 (900-1100) |" in markdown
+    assert "| uvicorn | 1 | `/healthz` | 1.000 (0.800-1.200) |" in markdown  # CPU ms
 
 
 def test_a_rollout_counts_each_way_a_request_fails_and_the_window_latency() -> None:
@@ -378,6 +413,37 @@ def test_swarm_rollouts_are_held_to_zero_failed_requests_and_compose_is_not() ->
     assert [t for t, _ in checks].count(target) == 1  # compose is the comparison
 
 
+def test_observability_is_held_to_a_tenth_for_logs_and_metrics_and_nothing_for_tracing() -> None:
+    checks = verdicts(result())
+    logs = "the access log and metrics: throughput over without (throughput)"
+    tracing = "tracing installed and off: throughput over without (CPU time per request)"
+    assert checks[(logs, "uvicorn, `/healthz`")] is True  # 0.92 >= 0.9
+    assert checks[(logs, "uvicorn, `/items/{id}`")] is False  # 0.85
+    # Judged by the CPU time per request where it was measured (0.99), not throughput.
+    assert checks[(tracing, "uvicorn, `/healthz`")] is True
+    assert checks[(tracing, "uvicorn, `/items/{id}`")] is False  # 0.95 < 0.97
+
+
+def test_an_observability_server_that_is_not_what_its_name_says_is_caught() -> None:
+    assert not_as_named("bare", lines=0, counted=None, requests=1000) is None
+    assert not_as_named("bare", lines=3, counted=None, requests=1000) == "3 access lines"
+    assert not_as_named("logs", lines=5000, counted=None, requests=1000) is None
+    assert not_as_named("logs", lines=10, counted=None, requests=1000) is not None
+    assert not_as_named("logs+metrics", lines=5000, counted=4998.0, requests=1000) is None
+    assert not_as_named("logs+metrics", lines=5000, counted=2500.0, requests=1000) is not None
+
+
+def test_the_requests_counter_is_summed_over_every_route_and_status() -> None:
+    exposition = (
+        "# TYPE http_requests_total counter\n"
+        'http_requests_total{method="GET",route="/healthz",status="200"} 1500.0\n'
+        'http_requests_total{method="GET",route="/items/{item_id}",status="200"} 2.5e+03\n'
+        'http_requests_created{method="GET",route="/healthz",status="200"} 1.7e+09\n'
+        'http_request_duration_seconds_count{method="GET",route="/healthz",status="200"} 9\n'
+    )
+    assert requests_total(exposition) == 4000.0
+
+
 def test_answers_on_the_command_line_are_typed_like_copier_yml() -> None:
     answers = parse("process_model=gunicorn,proxy_headers=false,port=8080")
     assert answers == {"process_model": "gunicorn", "proxy_headers": False, "port": 8080}
@@ -387,7 +453,14 @@ def test_answers_on_the_command_line_are_typed_like_copier_yml() -> None:
 def test_answers_on_the_command_line_measure_only_the_answer_sets_by_default() -> None:
     assert parse_arguments(["--answers", "process_model=gunicorn"]).sections == ["answers"]
     every = parse_arguments([]).sections
-    assert every == ["answers", "database", "side-by-side", "gunicorn-worker", "swarm-update"]
+    assert every == [
+        "answers",
+        "database",
+        "side-by-side",
+        "gunicorn-worker",
+        "swarm-update",
+        "observability",
+    ]
     with pytest.raises(SystemExit):
         parse_arguments(["--sections", "answers,nonsense"])
 
