@@ -1,6 +1,6 @@
 """`make bench`: measure answer sets side by side and write bench/results/latest.{md,json}.
 
-make bench                                   # every section (about 20 minutes)
+make bench                                   # the default sections (about 20 minutes)
 make bench BENCH_ARGS="--quick"              # one quick pass, to try changes
 make bench BENCH_ARGS="--answers process_model=gunicorn,base_variant=full"
 """
@@ -41,6 +41,9 @@ SECTIONS = (
     "swarm-update",
     "observability",
 )
+# What a run without --sections measures: about 20 minutes. The others take minutes each
+# and are run by name (their results and docs say when they were measured).
+DEFAULT_SECTIONS = ("answers", "database", "side-by-side", "gunicorn-worker")
 
 FULL = Settings(
     repetitions={
@@ -155,8 +158,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         "--sections",
         default=None,
         metavar="S,S",
-        help=f"what to measure, of {', '.join(SECTIONS)} (default: all of them; with "
-        "--answers, only the answer sets)",
+        help=f"what to measure, of {', '.join(SECTIONS)} (default: "
+        f"{', '.join(DEFAULT_SECTIONS)}; with --answers, only the answer sets)",
     )
     parser.add_argument(
         "--output",
@@ -173,7 +176,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         "change to the report's layout)",
     )
     arguments = parser.parse_args(argv)
-    default = "answers" if arguments.answers else ",".join(SECTIONS)
+    default = "answers" if arguments.answers else ",".join(DEFAULT_SECTIONS)
     arguments.sections = [name.strip() for name in (arguments.sections or default).split(",")]
     unknown = set(arguments.sections) - set(SECTIONS)
     if unknown:
