@@ -24,7 +24,8 @@ WORKERS = {
 
 def worker_class(logs: str) -> str:
     """The worker class Gunicorn says it started."""
-    match = re.search(r"Using worker: (\S+)", logs)
+    # A plain or a JSON log line: the class name ends at the quote closing the message.
+    match = re.search(r"Using worker: ([\w.:]+)", logs)
     if not match:
         raise AssertionError(f"Gunicorn did not say which worker it uses:\n{logs[-2000:]}")
     return match.group(1)

@@ -529,3 +529,12 @@ def test_the_baselines_install_the_template_lock_without_observability_packages(
     assert measure.locked_version("asyncpg", "postgresql-gunicorn") == "0.32.0"
     with pytest.raises(FileNotFoundError):
         measure.pip_lock("sqlite-uvicorn")
+
+
+def test_the_worker_class_is_read_from_plain_and_json_log_lines() -> None:
+    from bench.gunicorn_worker import worker_class
+
+    plain = "[2026-12-02 02:50:00 +0000] [1] [INFO] Using worker: asgi\n"
+    assert worker_class(plain) == "asgi"
+    line = '{"level": "INFO", "message": "Using worker: app.workers.UvicornWorker"}\n'
+    assert worker_class(line) == "app.workers.UvicornWorker"
