@@ -31,23 +31,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from swarm import (
+    DEPLOYED_ANSWERS,
+    build_postgres_file_env_image,
+    docker_out,
+    free_port,
+    remove_stack,
+    swarm_mode,
+)
+
 from bench import measure
 from bench.log import log
 from bench.run import Run
 from template import proxy_network, run
 
-ANSWERS: dict[str, Any] = {
-    "dependency_tool": "uv",
-    "process_model": "gunicorn",
-    "workers": "2",
-    "python_version": "3.13",
-    "migrations": True,
-    "database": "postgresql",
-    "migration_step": "separate",
-    "proxy_headers": True,
-    "reverse_proxy": "nginx",
-    "orchestrator": "swarm",
-}
+ANSWERS = DEPLOYED_ANSWERS  # tests/test_swarm.py's
 REPLICAS = 3  # the stack's default (APP_REPLICAS)
 # A steady load well below what the stack serves, so that what the update does to
 # requests shows, not a saturated machine: CLIENTS threads, each RATE requests a second.
@@ -314,12 +312,6 @@ def update_under_load(
 # The project, the swarm, the stacks -----------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @dataclass
 class Project:
     path: Path
@@ -374,88 +366,23 @@ def build_changed(project: Project, run_: Run) -> str:
 
 
 def postgres_file_env_image(run_: Run) -> str:
-    """postgres:17 reading POSTGRES_PASSWORD_FILE, as the public image does and this
-    machine's stand-in does not (the shim of tests/test_swarm.py)."""
-    context = run_.work / "swarm-update" / "postgres"
-    context.mkdir(parents=True)
-    (context / "file-env.sh").write_text(
-        "#!/bin/sh\n"
-        'if [ -n "${POSTGRES_PASSWORD_FILE:-}" ]; then\n'
-        '    POSTGRES_PASSWORD=$(cat "$POSTGRES_PASSWORD_FILE")\n'
-        "    export POSTGRES_PASSWORD\n"
-        "    unset POSTGRES_PASSWORD_FILE\n"
-        "fi\n"
-        'exec docker-entrypoint.sh "$@"\n'
-    )
-    (context / "file-env.sh").chmod(0o755)
-    (context / "Dockerfile").write_text(
-        'FROM postgres:17\nCOPY file-env.sh /usr/local/bin/\nENTRYPOINT ["file-env.sh"]\n'
-        'CMD ["postgres"]\n'
-    )
+    """postgres:17 reading POSTGRES_PASSWORD_FILE (tests/swarm.py), removed at the end."""
     tag = f"{measure.PREFIX}-postgres-file-env"
-    run(["docker", "build", "--quiet", "--tag", tag, str(context)])
+    build_postgres_file_env_image(run_.work / "swarm-update" / "postgres", tag)
     run_.cleanup.image(tag)
     return tag
-
-
-def docker_out(*args: str, check: bool = True) -> str:
-    return run(["docker", *args], check=check, timeout=600).stdout.strip()
-
-
-def swarm_state() -> str:
-    """The node's swarm state once it leaves `pending` (a manager elects itself first)."""
-    deadline = time.monotonic() + 60
-    while True:
-        state = docker_out("info", "--format", "{{.Swarm.LocalNodeState}}")
-        if state != "pending" or time.monotonic() > deadline:
-            return state
-        time.sleep(1)
-
-
-@contextmanager
-def swarm_mode() -> Iterator[None]:
-    """Swarm mode: an existing swarm whose manager this node is, or one made here and left
-    afterwards (unless another stack was deployed on it meanwhile)."""
-    state = swarm_state()
-    created = state == "inactive"
-    if created:
-        docker_out("swarm", "init", "--advertise-addr", "127.0.0.1")
-    elif (
-        state != "active" or docker_out("info", "--format", "{{.Swarm.ControlAvailable}}") != "true"
-    ):
-        raise AssertionError(f"this engine is in a swarm ({state}) it cannot deploy to")
-    try:
-        yield
-    finally:
-        if created:
-            others = docker_out("stack", "ls", "--format", "{{.Name}}", check=False).split()
-            if others:
-                log(f"swarm update: not leaving swarm mode, other stacks run on it: {others}")
-            else:
-                docker_out("swarm", "leave", "--force", check=False)
 
 
 @contextmanager
 def swarm_stack(project: Project) -> Iterator[None]:
     """`make stack-deploy`, and everything it made removed afterwards (the data volume, the
     secret and the node label, which `make stack-rm` keeps)."""
-    stack = project.name
-    env = {"STACK_NAME": stack, "IMAGE": project.image}
+    env = {"STACK_NAME": project.name, "IMAGE": project.image}
     try:
         run(["make", "stack-deploy"], cwd=project.path, env=env, timeout=900)
         yield
     finally:
-        docker_out("stack", "rm", "--detach=false", stack, check=False)
-        deadline = time.monotonic() + 60
-        label = f"label=com.docker.stack.namespace={stack}"
-        while docker_out("ps", "--all", "--quiet", "--filter", label, check=False):
-            if time.monotonic() > deadline:
-                break
-            time.sleep(1)
-        docker_out("volume", "rm", f"{stack}_db-data", check=False)
-        docker_out("secret", "rm", f"{stack}_database_password", check=False)
-        node = docker_out("info", "--format", "{{.Swarm.NodeID}}", check=False)
-        docker_out("node", "update", "--label-rm", f"{stack}.database", node, check=False)
+        remove_stack(project.name)
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 180) -> None:

@@ -10,7 +10,6 @@ its host-mode published port (service VIPs and the routing mesh do not route her
 import json
 import re
 import shutil
-import socket
 import ssl
 import subprocess
 import threading
@@ -26,6 +25,14 @@ from typing import Any
 import copier
 import pytest
 import yaml
+from swarm import (
+    DEPLOYED_ANSWERS,
+    build_postgres_file_env_image,
+    docker_out,
+    free_port,
+    remove_stack,
+    swarm_mode,
+)
 
 from template import (
     alembic_versions_command,
@@ -274,20 +281,7 @@ def test_no_orchestrator_leaves_no_deploy_folder(work_dir: Path) -> None:
 
 # For real: one answer set, in swarm mode ---------------------------------------------------
 
-# PostgreSQL with Gunicorn workers: a database, a migration job, several processes per
-# replica, nginx in front.
-ANSWERS: dict[str, Any] = {
-    "dependency_tool": "uv",
-    "process_model": "gunicorn",
-    "workers": "2",
-    "python_version": "3.13",
-    "migrations": True,
-    "database": "postgresql",
-    "migration_step": "separate",
-    "proxy_headers": True,
-    "reverse_proxy": "nginx",
-    "orchestrator": "swarm",
-}
+ANSWERS = DEPLOYED_ANSWERS
 # Characters a URL would need escaped: the settings build the URL from parts.
 PASSWORD = "sw@rm-s3cret/pass:word#42"
 LOAD_TIMEOUT = 120.0
@@ -301,37 +295,11 @@ def on_swarm(test: Any) -> Any:
     return test
 
 
-def docker_out(*args: str, check: bool = True) -> str:
-    return run(["docker", *args], check=check, timeout=600).stdout.strip()
-
-
-def settled_swarm_state(timeout: float = 60.0) -> str:
-    """The node's swarm state once it leaves `pending`: a manager restored with its engine
-    stays pending until it has elected itself, which takes a few seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        state = docker_out("info", "--format", "{{.Swarm.LocalNodeState}}")
-        if state != "pending" or time.monotonic() > deadline:
-            return state
-        time.sleep(1)
-
-
 @pytest.fixture(scope="session")
 def swarm(docker: None) -> Iterator[None]:
-    """Swarm mode for the session: a working swarm is used as it is; one made here is left.
-    A node stuck in a swarm it cannot serve (error, or still pending) is reset."""
-    state = settled_swarm_state()
-    if state in ("error", "pending"):
-        docker_out("swarm", "leave", "--force", check=False)
-        state = settled_swarm_state()
-    created = state == "inactive"
-    if created:
-        docker_out("swarm", "init", "--advertise-addr", "127.0.0.1")
-    elif docker_out("info", "--format", "{{.Swarm.ControlAvailable}}") != "true":
-        pytest.fail(f"this engine is in a swarm ({state}) but not a manager: cannot deploy")
-    yield
-    if created:
-        docker_out("swarm", "leave", "--force", check=False)
+    """Swarm mode for the session (tests/swarm.py): a swarm made here is left afterwards."""
+    with swarm_mode():
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -347,33 +315,10 @@ def registry(docker: None) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def postgres_image(docker: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """postgres:17 reading POSTGRES_PASSWORD_FILE: the public image does, this machine's
-    stand-in for it does not, so the test adds what the public image has."""
-    context = tmp_path_factory.mktemp("postgres-file-env")
-    (context / "file-env.sh").write_text(
-        "#!/bin/sh\n"
-        'if [ -n "${POSTGRES_PASSWORD_FILE:-}" ]; then\n'
-        '    POSTGRES_PASSWORD=$(cat "$POSTGRES_PASSWORD_FILE")\n'
-        "    export POSTGRES_PASSWORD\n"
-        "    unset POSTGRES_PASSWORD_FILE\n"
-        "fi\n"
-        'exec docker-entrypoint.sh "$@"\n'
-    )
-    (context / "file-env.sh").chmod(0o755)
-    (context / "Dockerfile").write_text(
-        'FROM postgres:17\nCOPY file-env.sh /usr/local/bin/\nENTRYPOINT ["file-env.sh"]\n'
-        'CMD ["postgres"]\n'
-    )
+    """postgres:17 reading POSTGRES_PASSWORD_FILE (tests/swarm.py)."""
     tag = f"fdt-swarm-postgres:{uuid.uuid4().hex[:8]}"
-    docker_out("build", "--quiet", "--tag", tag, str(context))
-    yield tag
+    yield build_postgres_file_env_image(tmp_path_factory.mktemp("postgres-file-env"), tag)
     docker_out("image", "rm", tag, check=False)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -510,19 +455,7 @@ def deployment(
 
 
 def remove_everything(deployment: Deployment) -> None:
-    stack = deployment.stack
-    docker_out("stack", "rm", "--detach=false", stack, check=False)
-    deadline = time.monotonic() + 60
-    while docker_out(
-        "ps", "--all", "--quiet", "--filter", f"label=com.docker.stack.namespace={stack}"
-    ):
-        if time.monotonic() > deadline:
-            break
-        time.sleep(1)
-    docker_out("volume", "rm", f"{stack}_db-data", check=False)
-    docker_out("secret", "rm", f"{stack}_database_password", check=False)
-    node = docker_out("info", "--format", "{{.Swarm.NodeID}}", check=False)
-    docker_out("node", "update", "--label-rm", f"{stack}.database", node, check=False)
+    remove_stack(deployment.stack)
     images = docker_out("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", check=False)
     for image in images.splitlines():
         if image.startswith(deployment.env["IMAGE"]):
