@@ -15,7 +15,15 @@ from typing import Any, NamedTuple
 import pytest
 import yaml
 
-from template import SPOOFED_REQUEST, Compose, container_ip, private_copy, render, run
+from template import (
+    SPOOFED_REQUEST,
+    Compose,
+    container_ip,
+    json_log_lines,
+    private_copy,
+    render,
+    run,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker")]
 
@@ -117,9 +125,14 @@ def https_request(
 
 
 def access_log_clients(compose: Compose, marker: str) -> list[str]:
-    """The client addresses the app logged for requests whose path contains `marker`."""
-    logs = compose("logs", "--no-color", "app")
-    return re.findall(rf"(\d+\.\d+\.\d+\.\d+):\d+ - \"GET [^\"]*{marker}", logs)
+    """The client addresses the app logged for requests whose path contains `marker`
+    (its JSON access lines leave the query string out)."""
+    lines = json_log_lines(compose("logs", "--no-color", "--no-log-prefix", "app"))
+    return [
+        line["client"]
+        for line in lines
+        if line["logger"].endswith(".access") and marker in line["path"]
+    ]
 
 
 def test_nginx_serves_the_project_certificate_over_https(stack: Compose) -> None:
@@ -179,7 +192,7 @@ def test_acme_challenges_are_served_over_plain_http(stack: Compose) -> None:
 
 def test_app_logs_the_real_client_address_not_one_the_client_claims(stack: Compose) -> None:
     marker = uuid.uuid4().hex
-    reply = https_request(stack, "GET", f"/items/1?probe={marker}", headers=SPOOFED)
+    reply = https_request(stack, "GET", f"/items/{marker}", headers=SPOOFED)
 
     assert access_log_clients(stack, marker) == [reply.client_address]
 
@@ -188,11 +201,11 @@ def test_forwarded_headers_sent_straight_to_the_app_are_not_believed(stack: Comp
     """Another container on the same network, bypassing nginx, claims to be a proxied client."""
     marker = uuid.uuid4().hex
     client = ["docker", "run", "--rm", "--network", stack.network(), "--entrypoint", "python"]
-    request = [stack.env["IMAGE"], "-c", SPOOFED_REQUEST, "app", "8000", f"/items?probe={marker}"]
+    request = [stack.env["IMAGE"], "-c", SPOOFED_REQUEST, "app", "8000", f"/items/{marker}/"]
     output = run([*client, *request]).stdout.split()
 
     peer, status, location = output
-    assert (status, location) == ("307", f"http://{PUBLIC_HOST}/items/?probe={marker}")
+    assert (status, location) == ("307", f"http://{PUBLIC_HOST}/items/{marker}")
     assert access_log_clients(stack, marker) == [peer]
 
 
