@@ -473,7 +473,7 @@ def measure_compose(project: Project, images: list[str], repetitions: int) -> li
 
 def swarm_update(run_: Run, repetitions: int = 1) -> dict[str, Any]:
     """One rollout of each by default: on 2 busy CPUs a Swarm rollout of 3 replicas takes
-    75 to 90 s, and the section stays near 4 minutes."""
+    75 to 150 s, and the section 4 to 6 minutes."""
     with swarm_mode():
         postgres = postgres_file_env_image(run_)
         project = prepare_project(run_, postgres)
