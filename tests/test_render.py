@@ -44,6 +44,7 @@ def expected_presence(answers: dict[str, Any]) -> dict[str, bool]:
     entrypoint_step = migrations and answers["migration_step"] == "entrypoint"
     auto_workers = model in ("uvicorn-workers", "gunicorn") and answers.get("workers") == "auto"
     package = answers["package_name"]
+    swarm = answers["orchestrator"] == "swarm"
     return {
         "uv.lock": tool == "uv",
         "poetry.lock": tool == "poetry",
@@ -78,6 +79,10 @@ def expected_presence(answers: dict[str, Any]) -> dict[str, bool]:
         "nginx/default.conf.template": answers.get("reverse_proxy") == "nginx",
         "tests/test_proxy_headers.py": answers["proxy_headers"],
         f"{package}/workers.py": model in ("gunicorn", "official-image"),
+        "prometheus/prometheus.yml": answers["metrics"],
+        "prometheus/alerts.yml": answers["metrics"],
+        "deploy/swarm/observability.yaml": answers["metrics"] and swarm,
+        "deploy/swarm/prometheus.yml": answers["metrics"] and swarm,
     }
 
 
