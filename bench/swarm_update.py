@@ -54,7 +54,7 @@ RATE = 10.0
 LEAD_SECONDS = 3.0  # load before the update: the steady latency to compare with
 # Load after the last old replica is gone: nginx re-resolves the app every 2 s.
 TAIL_SECONDS = 3.0
-UPDATE_TIMEOUT = 240.0
+UPDATE_TIMEOUT = 420.0  # a rollout took 153 s at a load average of 16
 PASSWORD = "bench-swarm-password"
 TITLES = ("My Service", "My Service v2")  # the two images' app title (settings.app_name)
 
