@@ -349,7 +349,7 @@ def prepare_project(run_: Run, postgres_image: str) -> Project:
     return project
 
 
-def build_changed(project: Project, run_: Run) -> str:
+def build_changed(project: Project) -> str:
     """The new release: the same project with another app title, built now, so that the
     rollout measures the update, not a build."""
     changed = project.path.parent / "changed"
@@ -361,7 +361,6 @@ def build_changed(project: Project, run_: Run) -> str:
     settings.write_text(text.replace(f'"{TITLES[0]}"', f'"{TITLES[1]}"', 1))
     tag = f"{project.image}:v2"
     run(["docker", "build", "--quiet", "--tag", tag, "."], cwd=changed)
-    run_.cleanup.image(tag)
     return tag
 
 
@@ -471,23 +470,30 @@ def measure_compose(project: Project, images: list[str], repetitions: int) -> li
     return rows
 
 
+def remove_images(repository: str) -> None:
+    """Every tag of the app's repository: stack.sh tags each build, the benchmark the new
+    release, and a deploy that failed midway leaves them too."""
+    listing = ["image", "ls", "--format", "{{.Repository}}:{{.Tag}}", repository]
+    for tag in docker_out(*listing, check=False).split():
+        docker_out("image", "rm", tag, check=False)
+
+
 def swarm_update(run_: Run, repetitions: int = 1) -> dict[str, Any]:
     """One rollout of each by default: on 2 busy CPUs a Swarm rollout of 3 replicas takes
     75 to 150 s, and the section 4 to 6 minutes."""
-    with swarm_mode():
-        postgres = postgres_file_env_image(run_)
-        project = prepare_project(run_, postgres)
-        v2 = build_changed(project, run_)
-        log("swarm update: make stack-deploy")
-        with swarm_stack(project):
-            service = f"{project.name}_app"
-            spec = "{{.Spec.TaskTemplate.ContainerSpec.Image}}"
-            first = docker_out("service", "inspect", "--format", spec, service)
-            run_.cleanup.image(first)
-            run_.cleanup.image(project.image)
-            rows = measure_swarm(project, [first, v2], repetitions)
-    log("swarm update: the same project with compose")
-    rows += measure_compose(project, [first, v2], repetitions)
+    project = prepare_project(run_, postgres_file_env_image(run_))
+    try:
+        v2 = build_changed(project)
+        with swarm_mode():
+            log("swarm update: make stack-deploy")
+            with swarm_stack(project):
+                spec = "{{.Spec.TaskTemplate.ContainerSpec.Image}}"
+                first = docker_out("service", "inspect", "--format", spec, f"{project.name}_app")
+                rows = measure_swarm(project, [first, v2], repetitions)
+        log("swarm update: the same project with compose")
+        rows += measure_compose(project, [first, v2], repetitions)
+    finally:
+        remove_images(project.image)
     return {
         "answers": ANSWERS,
         "replicas": {"swarm": REPLICAS, "compose": 1},
