@@ -279,7 +279,7 @@ class Load:
 
     def loop(self) -> None:
         while not self.stop.is_set():
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError, http.client.HTTPException):
                 get(self.url)
 
     def end(self) -> None:
@@ -370,7 +370,10 @@ def test_prometheus_counts_every_request_once_across_workers_and_a_killed_worker
         samples, replaced, looked = [], pids, 0.0
         killed = time.monotonic()
         while (now := time.monotonic()) < killed + 30:
-            samples.append(stack.query(counted) or 0)
+            # A scrape that the dying worker answered fails, and Prometheus then has no
+            # value for a moment: absent, which is not lower.
+            if (value := stack.query(counted)) is not None:
+                samples.append(value)
             if now - looked > 1:
                 replaced, looked = workers(stack.app), now
             if len(replaced) == WORKERS and victim not in replaced and now - killed > 3:
@@ -379,7 +382,7 @@ def test_prometheus_counts_every_request_once_across_workers_and_a_killed_worker
     finally:
         load.end()
     assert victim not in replaced and len(replaced) == WORKERS, process_table(stack.app)
-    assert samples == sorted(samples), f"the request count went down: {samples}"
+    assert len(samples) > 8 and samples == sorted(samples), f"the count went down: {samples}"
     assert samples[-1] > 60
 
     # No request is left in flight, the dead worker's included.
