@@ -376,13 +376,14 @@ def test_prometheus_counts_every_request_once_across_workers_and_a_killed_worker
                 samples.append(value)
             if now - looked > 1:
                 replaced, looked = workers(stack.app), now
-            if len(replaced) == WORKERS and victim not in replaced and now - killed > 3:
+            back = len(replaced) == WORKERS and victim not in replaced
+            if back and now - killed > 3 and len(samples) >= 4:
                 break
             time.sleep(0.25)
     finally:
         load.end()
     assert victim not in replaced and len(replaced) == WORKERS, process_table(stack.app)
-    assert len(samples) > 8 and samples == sorted(samples), f"the count went down: {samples}"
+    assert len(samples) >= 4 and samples == sorted(samples), f"the count went down: {samples}"
     assert samples[-1] > 60
 
     # No request is left in flight, the dead worker's included.
@@ -393,6 +394,7 @@ def test_prometheus_counts_every_request_once_across_workers_and_a_killed_worker
 
 
 def test_the_app_serves_its_metrics_to_prometheus_on_its_own_port(stack: Stack) -> None:
+    assert get(item(stack))[0] == 404
     with urllib.request.urlopen(f"{stack.url}/metrics", timeout=5) as response:
         exposition = response.read().decode()
     assert response.headers["Content-Type"].startswith("text/plain")
