@@ -193,13 +193,6 @@ def update_leftovers(project: Path) -> list[str]:
     return found
 
 
-def keep_both_sides(path: Path) -> None:
-    """Resolve inline conflicts by keeping the project's lines, then the template's."""
-    marker = re.compile(r"^(<<<<<<< |=======$|>>>>>>> )")
-    lines = path.read_text().splitlines(keepends=True)
-    path.write_text("".join(line for line in lines if not marker.match(line)))
-
-
 def take_template_side(path: Path) -> None:
     """Resolve inline conflicts by keeping the template's lines alone."""
     kept, side = [], "both"
@@ -221,10 +214,14 @@ def manifest_clashes(tool: str) -> set[str]:
 
 
 def resolve_manifest_clashes(project: Path, tool: str, leftovers: list[str]) -> None:
-    for name in MANIFESTS[tool]:
-        if name in leftovers or f"{name} (markers)" in leftovers:
-            keep_both_sides(project / name)
-            git("add", name, cwd=project)
+    """As a person would: the template's lines (its new floors too), then the team's
+    dependency added again."""
+    clashed = [n for n in MANIFESTS[tool] if n in leftovers or f"{n} (markers)" in leftovers]
+    for name in clashed:
+        take_template_side(project / name)
+    if clashed:
+        add_dependency(project, tool)
+        git("add", *clashed, cwd=project)
 
 
 def check_update(project: Path) -> dict[str, Any]:
@@ -381,8 +378,8 @@ def test_update_from_a_release_keeps_team_edits_and_equals_fresh_copy(
     # No --trust: an update that crosses no migration needs no unsafe feature.
     copier("update", "--defaults", cwd=project)
 
-    # The template's new dependencies may land where the team added theirs: the one clash
-    # this update may leave, resolved as the update guide says (keep both lines).
+    # The template's new dependencies and floors may land where the team added theirs: the
+    # one clash this update may leave, resolved as the update guide says.
     # The PostgreSQL settings were rewritten next to the team's log level: a clash too, on
     # the settings' side, resolved as a person would (the template's lines, the team's edit).
     leftovers = update_leftovers(project)
@@ -432,7 +429,7 @@ def test_update_with_a_changed_answer_equals_fresh_copy_with_that_answer(
     copier("update", "--defaults", "--data", "process_model=gunicorn", cwd=project)
 
     # Gunicorn's dependency lands where the team added theirs: the one clash this update
-    # may leave, resolved the way the update guide says (keep both lines).
+    # may leave, resolved the way the update guide says.
     leftovers = update_leftovers(project)
     assert set(leftovers) <= manifest_clashes("uv"), leftovers
     resolve_manifest_clashes(project, "uv", leftovers)
