@@ -5,10 +5,18 @@ from collections.abc import Collection, Sequence
 
 from fastapi import HTTPException, status
 from fastapi.responses import JSONResponse
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger(__name__)
+
+
+def header(scope: Scope, name: bytes) -> str:
+    """One request header's value ("" when absent), without building a Headers object
+    on every request: these checks run before each endpoint."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return ""
 
 
 def host_name(host_header: str) -> str:
@@ -52,7 +60,7 @@ class AllowedHostsMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        host = Headers(scope=scope).get("host", "")
+        host = header(scope, b"host")
         if self.allows(host_name(host)):
             await self.app(scope, receive, send)
             return
@@ -90,8 +98,17 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        declared = header(scope, b"content-length")
+        if (
+            not declared
+            and not header(scope, b"transfer-encoding")
+            and scope.get("http_version") in ("1.0", "1.1")
+        ):
+            # HTTP/1 sends no body without either header (a GET, most often): nothing
+            # to count. HTTP/2 may, so it is counted there.
+            await self.app(scope, receive, send)
+            return
         too_large = RequestBodyTooLarge(self.max_body_bytes)
-        declared = Headers(scope=scope).get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_body_bytes:
             await self.respond(too_large, scope, receive, send)
             return
