@@ -395,6 +395,33 @@ def test_prometheus_counts_every_request_once_across_workers_and_a_killed_worker
     assert eventually(lambda: stack.query(counted), lambda v: v == before + 40) == before + 40
 
 
+def test_each_replica_is_a_target_and_the_sum_covers_them_all(stack: Stack) -> None:
+    """`--scale app=2`: Docker's DNS gives Prometheus both containers, each scrape of one
+    sums its workers, and the query sums the containers."""
+    if stack.answers.get("database") != "postgresql":
+        pytest.skip("replicas share a database with PostgreSQL")
+    counted = f'sum(http_requests_total{{route="{ROUTE}", method="GET"}})'
+    targets = f"{stack.prometheus}/api/v1/targets"
+
+    def health() -> list[str]:
+        with urllib.request.urlopen(targets, timeout=5) as response:
+            active = json.loads(response.read())["data"]["activeTargets"]
+        return sorted(target["health"] for target in active)
+
+    scale = ["up", "--wait", "--wait-timeout", "120", "--no-recreate", "--scale"]
+    stack.compose(*scale, "app=2")
+    try:
+        urls = stack.compose.app_urls()
+        assert len(urls) == 2
+        assert eventually(health, lambda found: found == ["up", "up"]) == ["up", "up"]
+        start = settled(stack, counted) or 0
+        for url in urls:
+            assert burst(f"{url}/items/{MISSING_ITEM}", 30) == [404] * 30
+        assert eventually(lambda: stack.query(counted), lambda v: v == start + 60) == start + 60
+    finally:
+        stack.compose(*scale, "app=1")
+
+
 def test_the_app_serves_its_metrics_to_prometheus_on_its_own_port(stack: Stack) -> None:
     assert get(item(stack))[0] == 404
     with urllib.request.urlopen(f"{stack.url}/metrics", timeout=5) as response:
