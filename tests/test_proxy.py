@@ -127,7 +127,9 @@ def https_request(
 def access_log_clients(compose: Compose, marker: str) -> list[str]:
     """The client addresses the app logged for requests whose path contains `marker`
     (its JSON access lines leave the query string out)."""
-    lines = json_log_lines(compose("logs", "--no-color", "--no-log-prefix", "app"))
+    [app] = compose("ps", "--quiet", "app").split()
+    logs = run(["docker", "logs", app], check=False)
+    lines = json_log_lines(logs.stdout + logs.stderr)
     return [
         line["client"]
         for line in lines
