@@ -283,8 +283,9 @@ def test_readme_docker_run_commands_migrate_and_serve(
             )
             if answers.get("database") == "postgresql":  # no server here: a clear failure
                 assert step.returncode != 0
-                assert "db.invalid:5432/app did not accept connections" in step.stderr, step.stderr
-                assert "secret" not in step.stderr and "Traceback" not in step.stderr
+                output = step.stdout + step.stderr  # log lines on stdout (LOG_FORMAT)
+                assert "db.invalid:5432/app did not accept connections" in output, output
+                assert "secret" not in output and "Traceback" not in output
             else:
                 assert step.returncode == 0, step.stdout + step.stderr
         # Detached, and published on a free host port: tests run side by side.
