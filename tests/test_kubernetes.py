@@ -737,8 +737,9 @@ def test_containers_run_as_their_manifests_specify_from_migration_to_shutdown(
             # Before the Job, the schema is not at head: the wait gives up, nothing serves.
             early = pod.run_to_completion(init[0], {"DATABASE_WAIT_SECONDS": "3"})
             assert early.returncode != 0, early.stdout + early.stderr
-            assert "did not reach revision" in early.stderr, early.stderr
-            assert "Traceback" not in early.stderr and DATABASE_PASSWORD not in early.stderr
+            output = early.stdout + early.stderr  # log lines on stdout (LOG_FORMAT)
+            assert "did not reach revision" in output, output
+            assert "Traceback" not in output and DATABASE_PASSWORD not in output
             job_spec = job["spec"]["template"]["spec"]
             migration = Pod(job_spec, tag, config, network, secrets, claims)
             result = migration.run_to_completion(job_spec["containers"][0])
