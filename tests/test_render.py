@@ -83,6 +83,17 @@ def expected_presence(answers: dict[str, Any]) -> dict[str, bool]:
         "prometheus/alerts.yml": answers["metrics"],
         "deploy/swarm/observability.yaml": answers["metrics"] and swarm,
         "deploy/swarm/prometheus.yml": answers["metrics"] and swarm,
+        # The official image's Gunicorn settings, extended; Uvicorn's supervisor's logging.
+        "gunicorn_conf.py": model == "official-image",
+        "logging.json": model == "uvicorn-workers",
+        f"{package}/observability.py": True,
+        f"{package}/metrics.py": answers["metrics"],
+        f"{package}/api/metrics.py": answers["metrics"],
+        f"{package}/telemetry.py": answers["tracing"],
+        "tests/test_logging.py": True,
+        "tests/test_request_id.py": True,
+        "tests/test_metrics.py": answers["metrics"],
+        "tests/test_tracing.py": answers["tracing"],
     }
 
 
