@@ -7,8 +7,11 @@ import logging
 
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
+from sqlalchemy import event
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 RETRY_AFTER_SECONDS = 5
 # PostgreSQL's SQLSTATE classes and codes that mean the database cannot do the work
@@ -56,6 +59,19 @@ def describe(error: Exception) -> str:
     if not lines and isinstance(cause, TimeoutError):
         lines = ["no answer within the timeout"]
     return f"{type(cause).__name__}: {lines[0]}" if lines else type(cause).__name__
+
+
+def discard_connections_that_time_out(engine: AsyncEngine) -> None:
+    """A statement that got no answer in time (the server or the network hung) raises
+    the driver's TimeoutError, which SQLAlchemy does not take for a lost connection:
+    the connection, which the driver may have closed meanwhile, would go back to the
+    pool and fail the next request that takes it. Treated as lost instead, it is
+    replaced, and so is every pooled connection to the same hung server."""
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def timeout_is_a_lost_connection(context: ExceptionContext) -> None:
+        if isinstance(context.original_exception, TimeoutError):
+            context.is_disconnect = True
 
 
 async def database_fault_handler(request: Request, error: Exception) -> JSONResponse:
