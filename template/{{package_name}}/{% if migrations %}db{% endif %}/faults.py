@@ -8,10 +8,16 @@ import logging
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 from sqlalchemy import event
-from sqlalchemy.engine import ExceptionContext
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+)
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 RETRY_AFTER_SECONDS = 5
 # PostgreSQL's SQLSTATE classes and codes that mean the database cannot do the work
@@ -61,17 +67,21 @@ def describe(error: Exception) -> str:
     return f"{type(cause).__name__}: {lines[0]}" if lines else type(cause).__name__
 
 
-def discard_connections_that_time_out(engine: AsyncEngine) -> None:
-    """A statement that got no answer in time (the server or the network hung) raises
-    the driver's TimeoutError, which SQLAlchemy does not take for a lost connection:
-    the connection, which the driver may have closed meanwhile, would go back to the
-    pool and fail the next request that takes it. Treated as lost instead, it is
-    replaced, and so is every pooled connection to the same hung server."""
+def replace_connections_closed_while_pooled(engine: AsyncEngine) -> None:
+    """A connection that the server closed while it sat in the pool (a restart, a
+    failover, a statement that timed out on a hung server) is replaced when a request
+    takes it, instead of failing that request, however long after the close. asyncpg
+    notices the close when it happens, so unlike `pool_pre_ping` this costs no round
+    trip. Each worker has its own pool: without it, every worker would fail a request
+    after a restart, the first time it served again."""
 
-    @event.listens_for(engine.sync_engine, "handle_error")
-    def timeout_is_a_lost_connection(context: ExceptionContext) -> None:
-        if isinstance(context.original_exception, TimeoutError):
-            context.is_disconnect = True
+    @event.listens_for(engine.sync_engine, "checkout")
+    def replace_if_closed(
+        _: DBAPIConnection, record: ConnectionPoolEntry, __: PoolProxiedConnection
+    ) -> None:
+        driver_connection = record.driver_connection
+        if driver_connection is not None and driver_connection.is_closed():
+            raise DisconnectionError("the server closed the pooled connection")
 
 
 async def database_fault_handler(request: Request, error: Exception) -> JSONResponse:
