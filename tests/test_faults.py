@@ -5,6 +5,7 @@ a hang; and a PostgreSQL project's own test suite passes on PostgreSQL.
 The answer sets are test_docker.py's, in its xdist groups, so each image is built once.
 """
 
+import concurrent.futures
 import json
 import time
 import urllib.error
@@ -50,6 +51,12 @@ def request(
         status, answer, text = error.code, error.headers, error.read()
     headers = {name.lower(): value for name, value in answer.items()}
     return status, headers, text.decode(), time.monotonic() - started
+
+
+def statuses_of_concurrent_reads(url: str, count: int) -> list[int]:
+    """Concurrent requests reach every worker of the container, not just one."""
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        return list(pool.map(lambda _: request(url)[0], range(count)))
 
 
 def assert_unavailable(answer: tuple[int, dict[str, str], str, float], logs: str) -> None:
@@ -182,25 +189,25 @@ def test_postgresql_stopped_or_hung_gives_quick_503s_and_the_app_recovers(
         item = request(f"{url}/items/", "POST", b'{"name": "Widget"}')
         assert item[0] == 201, item
         item_url = f"{url}/items/{json.loads(item[2])['id']}"
-        assert request(item_url)[0] == 200
+        # Every worker now has connections in its pool.
+        assert statuses_of_concurrent_reads(item_url, 40) == [200] * 40
 
         run(["docker", "stop", postgres.id])
         stopped = [request(item_url) for _ in range(3)]
         stopped_ready = request(f"{url}/readyz")
         run(["docker", "start", postgres.id])
-        wait_for_http(f"{url}/readyz", timeout=120)
-        # Every worker's pool still holds connections that the restart closed: they are
-        # replaced when taken, so no request fails once the database is back.
-        after_restart = [request(item_url)[0] for _ in range(6)]
+        wait_for_postgres(postgres)
+        # At once, without waiting for /readyz: the pooled connections that the restart
+        # closed are replaced when taken, in every worker.
+        after_restart = statuses_of_concurrent_reads(item_url, 16)
 
         run(["docker", "pause", postgres.id])
         try:
             hung = [request(item_url), request(f"{url}/readyz")]
         finally:
             run(["docker", "unpause", postgres.id])
-        # At once, without waiting for /readyz: the connections whose statements timed
-        # out were closed, and are replaced when taken.
-        after_unpause = [request(item_url)[0] for _ in range(6)]
+        # At once too: the connections whose statements timed out were closed.
+        after_unpause = statuses_of_concurrent_reads(item_url, 16)
         logs = app.logs()
 
     for answer in [*stopped, stopped_ready, *hung]:
@@ -208,8 +215,8 @@ def test_postgresql_stopped_or_hung_gives_quick_503s_and_the_app_recovers(
         # A few timeouts of 2 s at most (the statement's, then closing its connection),
         # far from the client's patience (30 s).
         assert answer[3] < 10, (answer, logs)
-    assert after_restart == [200] * 6, (after_restart, logs)
-    assert after_unpause == [200] * 6, (after_unpause, logs)
+    assert after_restart == [200] * 16, (after_restart, logs)
+    assert after_unpause == [200] * 16, (after_unpause, logs)
     assert "secret" not in logs, logs
     assert "database unavailable" in logs, logs
 
