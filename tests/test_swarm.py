@@ -287,14 +287,6 @@ PASSWORD = "sw@rm-s3cret/pass:word#42"
 LOAD_TIMEOUT = 120.0
 
 
-def on_swarm(test: Any) -> Any:
-    """A test against the deployed stack. One process runs them all, in this order: each
-    builds on the state the one before left."""
-    for mark in (pytest.mark.docker, pytest.mark.xdist_group("swarm")):
-        test = mark(test)
-    return test
-
-
 @pytest.fixture(scope="session")
 def swarm(docker: None) -> Iterator[None]:
     """Swarm mode for the session (tests/swarm.py): a swarm made here is left afterwards."""
@@ -338,6 +330,15 @@ class Deployment:
         return docker_out(
             "ps", "--quiet", "--filter", f"label=com.docker.swarm.service.name={self.service(name)}"
         ).split()
+
+    def spec_image(self, name: str) -> str:
+        return docker_out(
+            "service",
+            "inspect",
+            "--format",
+            "{{.Spec.TaskTemplate.ContainerSpec.Image}}",
+            self.service(name),
+        )
 
     def running_images(self, name: str) -> list[str]:
         return docker_out(
@@ -462,8 +463,7 @@ def remove_everything(deployment: Deployment) -> None:
             docker_out("image", "rm", image, check=False)
 
 
-@on_swarm
-def test_deploy_answers_through_nginx_with_healthy_replicas_and_one_migration(
+def deploy_answers_through_nginx_with_healthy_replicas_and_one_migration(
     deployment: Deployment,
 ) -> None:
     wait_until_app_is_healthy(deployment, replicas=3)
@@ -481,8 +481,7 @@ def test_deploy_answers_through_nginx_with_healthy_replicas_and_one_migration(
     assert https(deployment.url(f"/items/{created['id']}"))[1] == created
 
 
-@on_swarm
-def test_password_is_in_no_stack_file_service_or_container(deployment: Deployment) -> None:
+def password_is_in_no_stack_file_service_or_container(deployment: Deployment) -> None:
     assert PASSWORD not in (deployment.project / "deploy/swarm/stack.yaml").read_text()
     services = docker_out("stack", "services", "--quiet", deployment.stack).split()
     containers = docker_out(
@@ -498,8 +497,7 @@ def test_password_is_in_no_stack_file_service_or_container(deployment: Deploymen
     assert PASSWORD not in logs.stdout + logs.stderr
 
 
-@on_swarm
-def test_rolling_update_under_load_replaces_every_replica_without_a_failed_request(
+def rolling_update_under_load_replaces_every_replica_without_a_failed_request(
     deployment: Deployment,
 ) -> None:
     settings = deployment.project / "app" / "settings.py"
@@ -516,10 +514,13 @@ def test_rolling_update_under_load_replaces_every_replica_without_a_failed_reque
     assert title(deployment) == "My Service v2"
 
 
-@on_swarm
-def test_update_that_fails_its_healthcheck_rolls_back_and_the_old_version_answers(
+def update_that_fails_its_healthcheck_rolls_back_to_the_version_that_ran_before(
     deployment: Deployment,
 ) -> None:
+    spec_before = deployment.spec_image("app")
+    [image_before] = {line.split()[0] for line in deployment.running_images("app")}
+    title_before = title(deployment)
+    assert title_before == "My Service v2", "the rolling update's version runs"
     health = deployment.project / "app" / "api" / "health.py"
     working = health.read_text()
     health.write_text(working.replace('"/healthz"', '"/healthz-moved"', 1))
@@ -534,13 +535,15 @@ def test_update_that_fails_its_healthcheck_rolls_back_and_the_old_version_answer
         "service", "inspect", "--format", "{{.UpdateStatus.State}}", deployment.service("app")
     )
     assert state == "rollback_completed"
+    assert deployment.spec_image("app") == spec_before, "Swarm went back to the spec before"
     assert load.failures == [], f"{len(load.failures)} of {load.answered}: {load.failures[:5]}"
     wait_until_app_is_healthy(deployment, replicas=3)
-    assert title(deployment) == "My Service v2"
+    after = deployment.running_images("app")
+    assert len(after) == 3 and all(line.startswith(f"{image_before} Running") for line in after)
+    assert title(deployment) == title_before
 
 
-@on_swarm
-def test_killed_replica_is_retried_by_nginx_and_replaced_by_swarm(deployment: Deployment) -> None:
+def killed_replica_is_retried_by_nginx_and_replaced_by_swarm(deployment: Deployment) -> None:
     victim, *_ = deployment.containers("app")
     with Load(deployment.url("/items/")) as load:
         time.sleep(2)
@@ -553,9 +556,24 @@ def test_killed_replica_is_retried_by_nginx_and_replaced_by_swarm(deployment: De
     assert victim not in deployment.containers("app")
 
 
-@on_swarm
-def test_stack_rm_removes_the_stack_and_keeps_the_data(deployment: Deployment) -> None:
+def stack_rm_removes_the_stack_and_keeps_the_data(deployment: Deployment) -> None:
     deployment.make("stack-rm")
     assert docker_out("stack", "ls", "--format", "{{.Name}}").split().count(deployment.stack) == 0
     volumes = docker_out("volume", "ls", "--quiet").split()
     assert f"{deployment.stack}_db-data" in volumes
+
+
+@pytest.mark.docker
+def test_the_stack_deploys_updates_rolls_back_heals_and_is_removed(deployment: Deployment) -> None:
+    """The stack's life, step by step, each step on the state the one before left (the
+    rollback returns to the rolling update's version). One test, so that one process runs
+    every step, in this order, on one deployment: pytest-xdist spreads separate tests over
+    its workers, and under pytest 9 its xdist_group mark no longer keeps them together
+    (each worker then deployed a stack of its own, and the failed update of a fresh
+    deployment rolled back to the first version)."""
+    deploy_answers_through_nginx_with_healthy_replicas_and_one_migration(deployment)
+    password_is_in_no_stack_file_service_or_container(deployment)
+    rolling_update_under_load_replaces_every_replica_without_a_failed_request(deployment)
+    update_that_fails_its_healthcheck_rolls_back_to_the_version_that_ran_before(deployment)
+    killed_replica_is_retried_by_nginx_and_replaced_by_swarm(deployment)
+    stack_rm_removes_the_stack_and_keeps_the_data(deployment)
