@@ -9,6 +9,10 @@ load on the machine weighs on all of them alike:
 - `logs`: the same image at the image's LOG_LEVEL (INFO): one JSON access line a request;
 - `logs+metrics`: `metrics: yes` (`tracing: no`): the access line and the metrics;
 - `all, tracing off`: `metrics: yes`, `tracing: yes` (the defaults), no OTLP endpoint.
+With the uvicorn model, two more servers in the same turns say what any access log costs,
+not only ours: the bare FastAPI app of bench/baseline/ (raw.py: /healthz and the item read on
+the same database) with Uvicorn's own access log (plain text, one line a request to stdout,
+what every other template gets) and without it (`--no-access-log`).
 Ratios pair each run with the run of the other server next to it; each server is checked
 to do what its name says (lines logged, requests counted) before its numbers count.
 """
@@ -24,7 +28,7 @@ from bench.load import LoadSettings, Request, ratio, summary, wrk
 from bench.log import log
 from bench.run import Run
 from bench.stats import Summary, summarize
-from template import LOCAL_HOST, Container, build
+from template import HARDENED_RUN_ARGS, LOCAL_HOST, Container, base_image, build
 
 # Issue #15: logs and metrics cost at most 10% of throughput; tracing installed but off
 # costs nothing measurable, which on this noisy machine means within 3%.
@@ -52,6 +56,19 @@ RATIOS = [
     ("tracing off / without", "all, tracing off", "logs+metrics"),
 ]
 ENDPOINTS = ("/healthz", "/items/{id}")
+# The baseline pair (uvicorn model only): server -> extra run arguments. Uvicorn reads its
+# options from UVICORN_* variables too: UVICORN_ACCESS_LOG=false is `--no-access-log`
+# without replacing the baseline image's command.
+ACCESS_LOG_BASELINE: dict[str, list[str]] = {
+    "uvicorn access log": [],
+    "no access log": ["--env", "UVICORN_ACCESS_LOG=false"],
+}
+ACCESS_LOG_MODELS = ("uvicorn",)
+BASELINE_RATIO = ("Uvicorn's access log / none", "uvicorn access log", "no access log")
+# The servers that must write no access line.
+SILENT = ("bare", "no access log")
+# Uvicorn's access line: `INFO:     172.17.0.2:41234 - "GET /healthz HTTP/1.1" 200 OK`.
+UVICORN_ACCESS_LINE = re.compile(r'"[A-Z]+ \S+ HTTP/[\d.]+" \d{3}')
 
 
 def image(run_: Run, answers: dict[str, Any], tags: dict[str, str]) -> str:
@@ -80,15 +97,21 @@ def requests_counted(url: str) -> float:
         return requests_total(response.read().decode())
 
 
+def is_access_line(line: str) -> bool:
+    """The generated app's JSON access line, or Uvicorn's own plain-text one."""
+    return '"status"' in line or UVICORN_ACCESS_LINE.search(line) is not None
+
+
 def access_lines(container: Container) -> int:
-    return sum('"status"' in line for line in container.logs().splitlines())
+    return sum(is_access_line(line) for line in container.logs().splitlines())
 
 
 def not_as_named(server: str, lines: int, counted: float | None, requests: int) -> str | None:
     """Why a server did not do what its name says during `requests` requests (at least),
-    or None: `bare` logs no access line, the others one per request, and a server with
-    metrics counts as many requests as it logged (Docker's healthcheck probes are both)."""
-    if server == "bare":
+    or None: `bare` and `no access log` log no access line, the others one per request, and
+    a server with metrics counts as many requests as it logged (Docker's healthcheck probes
+    are both)."""
+    if server in SILENT:
         return f"{lines} access lines" if lines else None
     if lines < requests:
         return f"{lines} access lines for at least {requests} requests"
@@ -105,7 +128,8 @@ def check_servers(
     seen: dict[str, dict[str, float]] = {}
     for server, container in containers.items():
         lines = access_lines(container)
-        counted = requests_counted(urls[server]) if SERVERS[server][0]["metrics"] else None
+        metrics = server in SERVERS and SERVERS[server][0]["metrics"]
+        counted = requests_counted(urls[server]) if metrics else None
         seen[server] = {"access_lines": lines, "requests_counted": counted or 0.0}
         reason = not_as_named(server, lines, counted, requests)
         if reason:
@@ -192,6 +216,16 @@ def model_rows(run_: Run, model: str, tags: dict[str, str]) -> list[dict[str, An
             urls[server] = f"http://{container.ip}:{measure.PORT}"
             containers[server] = container
             usage[server] = cpu_usage_file(container.id)
+        if model in ACCESS_LOG_MODELS:
+            baseline = run_.baseline(base_image(run_.project(base)))
+            env = ["--env", "APP=raw", "--env", f"DATABASE_URL={data.url}"]
+            for index, (server, args) in enumerate(ACCESS_LOG_BASELINE.items()):
+                name = f"{measure.PREFIX}-observability-{cpus}-baseline-{index}"
+                run_args = [*HARDENED_RUN_ARGS, *data.args, *env, *args, "--cpus", str(cpus)]
+                container = stack.enter_context(Container(baseline, "--name", name, *run_args))
+                urls[server] = f"http://{container.ip}:{measure.PORT}"
+                containers[server] = container
+                usage[server] = cpu_usage_file(container.id)
         for url in urls.values():
             measure.wait_until_serving(url)
         item = measure.create_item(urls["bare"])
@@ -204,6 +238,7 @@ def model_rows(run_: Run, model: str, tags: dict[str, str]) -> list[dict[str, An
                 usage,
                 run_.settings.compare,
             )
+            labels = RATIOS + ([BASELINE_RATIO] if model in ACCESS_LOG_MODELS else [])
             rows.append(
                 {
                     "model": model,
@@ -212,11 +247,11 @@ def model_rows(run_: Run, model: str, tags: dict[str, str]) -> list[dict[str, An
                     "servers": measured,
                     "ratios": {
                         label: ratio(measured, server, baseline)
-                        for label, server, baseline in RATIOS
+                        for label, server, baseline in labels
                     },
                     "cpu_ratios": {
                         label: cpu_ratio(measured, server, baseline)
-                        for label, server, baseline in RATIOS
+                        for label, server, baseline in labels
                     },
                     "load_average_1min": load_average,
                 }
@@ -226,7 +261,7 @@ def model_rows(run_: Run, model: str, tags: dict[str, str]) -> list[dict[str, An
         fewest = min(
             row["servers"][server]["requests_per_second"]["min"]
             for row in rows
-            for server in SERVERS
+            for server in containers
         )
         seen = check_servers(containers, urls, int(fewest * settings.seconds))
     for row in rows:
@@ -305,7 +340,40 @@ def render(rows: list[dict[str, Any]]) -> list[str]:
         lines += ["CPU time per request (ms), and its ratios (baseline's over the server's):", ""]
         head = [*where_head, *(f"{s} CPU ms" for s in SERVERS), *ratio_head]
         lines += table(head, cpu_rows)
-    return lines
+    return lines + render_access_log_baseline(rows)
+
+
+def render_access_log_baseline(rows: list[dict[str, Any]]) -> list[str]:
+    """Uvicorn's own access log on the bare app, next to ours on the generated app."""
+    from bench.report import spread, table
+
+    label, on, off = BASELINE_RATIO
+    body = []
+    for row in (row for row in rows if label in row["ratios"]):
+        servers, cpu = row["servers"], row.get("cpu_ratios") or {}
+        cells = [row["model"], str(row["cpus"]), f"`{row['endpoint']}`"]
+        cells += [spread(servers[s]["requests_per_second"], 0) for s in (on, off)]
+        for ratios in (row["ratios"], cpu):
+            cells += [spread(ratios[k]) if ratios.get(k) else "-" for k in (label, "logs / bare")]
+        for server in (on, off, "logs", "bare"):
+            used = servers[server].get("cpu_ms_per_request")
+            cells.append(spread(used, 0, scale=1000) if used else "-")
+        cells.append(f"{row['checked'][on]['access_lines']:.0f}" if "checked" in row else "-")
+        body.append(cells)
+    if not body:
+        return []
+    lines = [
+        "Uvicorn's own access log (plain text, one line a request to stdout, what apps from "
+        "other templates get) on the bare FastAPI app (`bench/baseline/raw.py`), on (Uvicorn's "
+        "default) and off (`--no-access-log`), in the same turns as the servers above, next "
+        "to the generated app's JSON access line (`logs / bare`):",
+        "",
+    ]
+    head = ["model", "CPUs", "endpoint", f"{on} req/s", f"{off} req/s"]
+    head += [label, "logs / bare", f"{label} (CPU)", "logs / bare (CPU)"]
+    head += [f"{server} CPU µs" for server in (on, off, "logs", "bare")]
+    head.append(f"{on}: lines written (the model's whole run)")
+    return [*lines, *table(head, body)]
 
 
 def targets(rows: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
@@ -317,10 +385,14 @@ def targets(rows: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
             ("tracing off / without", TRACING_OFF_OVER_WITHOUT, "tracing installed and off"),
         ):
             value, basis = judged(row, label)
+            subject = f"{row['model']}, `{row['endpoint']}`"
+            if label == "logs+metrics / bare" and BASELINE_RATIO[0] in row["ratios"]:
+                uvicorn, _ = judged(row, BASELINE_RATIO[0])
+                subject += f" (Uvicorn's own access log on a bare app, the same way: {uvicorn:.2f})"
             checks.append(
                 {
                     "target": f"{name}: throughput over without ({basis})",
-                    "subject": f"{row['model']}, `{row['endpoint']}`",
+                    "subject": subject,
                     "value": value,
                     "limit": f">= {limit}",
                     "passed": value >= limit,

@@ -14,10 +14,10 @@ from template import ROOT
 
 sys.path.insert(0, str(ROOT))  # `bench` is a package at the repository's root
 
-from bench import report
+from bench import observability_cost, report
 from bench.__main__ import DEFAULT_SECTIONS, main, parse_arguments
 from bench.answers import label, parse
-from bench.observability_cost import not_as_named, requests_total
+from bench.observability_cost import is_access_line, not_as_named, requests_total
 from bench.stats import Summary, summarize
 from bench.swarm_update import Replica, Sample, converged, recreated_services
 from bench.swarm_update import summarize as summarize_rollout
@@ -431,6 +431,28 @@ def test_an_observability_server_that_is_not_what_its_name_says_is_caught() -> N
     assert not_as_named("logs", lines=10, counted=None, requests=1000) is not None
     assert not_as_named("logs+metrics", lines=5000, counted=4998.0, requests=1000) is None
     assert not_as_named("logs+metrics", lines=5000, counted=2500.0, requests=1000) is not None
+    assert not_as_named("no access log", lines=0, counted=None, requests=1000) is None
+    assert not_as_named("no access log", lines=2, counted=None, requests=1000) is not None
+    assert not_as_named("uvicorn access log", lines=10, counted=None, requests=1000) is not None
+    assert is_access_line('INFO:     172.17.0.2:41234 - "GET /healthz HTTP/1.1" 200 OK')
+    assert not is_access_line("INFO:     Application startup complete.")
+
+
+def test_uvicorns_own_access_log_is_reported_next_to_ours() -> None:
+    row = observability_row("/healthz", 0.5, 1.0)
+    label = "Uvicorn's access log / none"
+    for server in ("uvicorn access log", "no access log"):
+        row["servers"][server] = {**wrk_summary(2000.0), "cpu_ms_per_request": summarize([0.05])}
+    row["ratios"][label], row["cpu_ratios"][label] = ratio(0.7), ratio(0.6)
+    row["checked"] = {"uvicorn access log": {"access_lines": 12345, "requests_counted": 0.0}}
+    markdown = "\n".join(observability_cost.render([row]))
+    assert "| uvicorn | 1 | `/healthz` | 2000 (1800-2200) | 2000 (1800-2200) | 0.70" in markdown
+    assert "| 50 | 50 | 1000 (800-1200) | 1000 (800-1200) | 12345 |" in markdown  # CPU µs
+    subjects = [check["subject"] for check in observability_cost.targets([row])]
+    assert (
+        "uvicorn, `/healthz` (Uvicorn's own access log on a bare app, the same way: 0.60)"
+        in subjects
+    )
 
 
 def test_the_requests_counter_is_summed_over_every_route_and_status() -> None:
