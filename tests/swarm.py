@@ -65,7 +65,7 @@ def swarm_mode() -> Iterator[None]:
 
 
 def remove_stack(stack: str) -> None:
-    """The stack, and what `make stack-rm` keeps: its data volume, secret and node label."""
+    """The stack, and what `make stack-rm` keeps: its data volumes, secret and node labels."""
     docker_out("stack", "rm", "--detach=false", stack, check=False)
     deadline = time.monotonic() + 60
     label = f"label=com.docker.stack.namespace={stack}"
@@ -73,10 +73,12 @@ def remove_stack(stack: str) -> None:
         if time.monotonic() > deadline:
             break
         time.sleep(1)
-    docker_out("volume", "rm", f"{stack}_db-data", check=False)
+    for volume in ("db-data", "prometheus-data"):
+        docker_out("volume", "rm", f"{stack}_{volume}", check=False)
     docker_out("secret", "rm", f"{stack}_database_password", check=False)
     node = docker_out("info", "--format", "{{.Swarm.NodeID}}", check=False)
-    docker_out("node", "update", "--label-rm", f"{stack}.database", node, check=False)
+    for label in ("database", "prometheus"):
+        docker_out("node", "update", "--label-rm", f"{stack}.{label}", node, check=False)
 
 
 def build_postgres_file_env_image(context: Path, tag: str) -> str:

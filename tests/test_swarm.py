@@ -15,6 +15,7 @@ import subprocess
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -319,6 +320,7 @@ class Deployment:
     stack: str
     env: dict[str, str]
     https_port: int
+    prometheus_port: int
 
     def make(self, target: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return run(["make", target], cwd=self.project, env=self.env, check=check, timeout=900)
@@ -353,6 +355,11 @@ class Deployment:
 
     def url(self, path: str) -> str:
         return f"https://localhost:{self.https_port}{path}"
+
+    def prometheus(self, path: str) -> Any:
+        url = f"http://127.0.0.1:{self.prometheus_port}/api/v1/{path}"
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return json.loads(response.read())["data"]
 
 
 def https(url: str, body: dict[str, Any] | None = None) -> tuple[int, Any, str | None]:
@@ -439,15 +446,17 @@ def deployment(
     run(["cp", ".env.example", ".env"], cwd=project)
     env_file = project / ".env"
     assert "DATABASE_PASSWORD=\n" in env_file.read_text()
-    https_port = free_port()
+    https_port, prometheus_port = free_port(), free_port()
     env_file.write_text(
         env_file.read_text().replace("DATABASE_PASSWORD=\n", f"DATABASE_PASSWORD={PASSWORD}\n")
         + f"HTTPS_PORT={https_port}\nHTTP_PORT={free_port()}\nPOSTGRES_IMAGE={postgres_image}\n"
+        # The guide's way to deploy Prometheus with the stack (deploy/swarm/observability.yaml).
+        + f"PROMETHEUS=1\nPROMETHEUS_PORT={prometheus_port}\n"
     )
     run(["make", "cert"], cwd=project)
     stack = f"fdt-swarm-{uuid.uuid4().hex[:8]}"
     env = {"STACK_NAME": stack, "IMAGE": f"{registry}/{stack}"}
-    deployment = Deployment(project, stack, env, https_port)
+    deployment = Deployment(project, stack, env, https_port, prometheus_port)
     try:
         deployment.make("stack-deploy")
         yield deployment
@@ -479,6 +488,25 @@ def deploy_answers_through_nginx_with_healthy_replicas_and_one_migration(
     # The app believes nginx (on the pinned edge subnet) about the scheme and the host.
     assert location == deployment.url(f"/items/{created['id']}")
     assert https(deployment.url(f"/items/{created['id']}"))[1] == created
+
+
+def prometheus_scrapes_every_replica_over_the_overlay_network(deployment: Deployment) -> None:
+    """The stack's Prometheus finds each replica through tasks.app on the `metrics` network,
+    and its counts add up over them: the one item created so far was counted once."""
+    address = (
+        f'{{{{(index .NetworkSettings.Networks "{deployment.service("metrics")}").IPAddress}}}}'
+    )
+    replicas = {docker_out("inspect", "--format", address, c) for c in deployment.containers("app")}
+    created = 'sum(http_requests_total{method="POST",route="/items/",status="201"})'
+    deadline = time.monotonic() + 120  # the first scrapes come within one interval (15 s)
+    while True:
+        targets = deployment.prometheus("targets")["activeTargets"]
+        up = {t["labels"]["instance"].rsplit(":", 1)[0] for t in targets if t["health"] == "up"}
+        counted = deployment.prometheus(f"query?query={urllib.parse.quote(created)}")["result"]
+        if up == replicas and [float(sample["value"][1]) for sample in counted] == [1.0]:
+            break
+        assert time.monotonic() < deadline, (replicas, targets, counted)
+        time.sleep(2)
 
 
 def password_is_in_no_stack_file_service_or_container(deployment: Deployment) -> None:
@@ -566,12 +594,12 @@ def stack_rm_removes_the_stack_and_keeps_the_data(deployment: Deployment) -> Non
 @pytest.mark.docker
 def test_the_stack_deploys_updates_rolls_back_heals_and_is_removed(deployment: Deployment) -> None:
     """The stack's life, step by step, each step on the state the one before left (the
-    rollback returns to the rolling update's version). One test, so that one process runs
-    every step, in this order, on one deployment: pytest-xdist spreads separate tests over
-    its workers, and under pytest 9 its xdist_group mark no longer keeps them together
-    (each worker then deployed a stack of its own, and the failed update of a fresh
-    deployment rolled back to the first version)."""
+    rollback returns to the rolling update's version). One test, so that the steps run in
+    this order on one deployment whatever selects or schedules them (separate tests once
+    ran on two pytest-xdist workers, each with a stack of its own, and the failed update of
+    a fresh deployment rolled back to the first version)."""
     deploy_answers_through_nginx_with_healthy_replicas_and_one_migration(deployment)
+    prometheus_scrapes_every_replica_over_the_overlay_network(deployment)
     password_is_in_no_stack_file_service_or_container(deployment)
     rolling_update_under_load_replaces_every_replica_without_a_failed_request(deployment)
     update_that_fails_its_healthcheck_rolls_back_to_the_version_that_ran_before(deployment)
