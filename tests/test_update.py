@@ -337,18 +337,20 @@ def test_question_guard_catches_a_rename_that_has_no_migration() -> None:
     assert unhandled_questions(COPIER_YML, renamed, newest, upcoming) == set()
 
 
-# Updating an edited project from the oldest release --------------------------------------
+# Updating an edited project from a release -----------------------------------------------
 
 
 # Every case from the release before this one (where most projects are), and one per
-# dependency tool from the oldest (the longest way, across every release's changes).
+# dependency tool from each earlier release (the oldest is the longest way, across every
+# release's changes; the others are where projects that skipped releases are).
 ONE_PER_TOOL = (
     "uv-sqlite-uvicorn",
     "poetry-nodb-uvicorn-workers-noproxy",
     "pip-sqlite-entrypoint-service",
 )
 UPDATE_PATHS = sorted(
-    {(PREVIOUS, case) for case in UPDATE_CASES} | {(OLDEST, case) for case in ONE_PER_TOOL}
+    {(PREVIOUS, case) for case in UPDATE_CASES}
+    | {(release, case) for release in RELEASES_OLDEST_FIRST[:-1] for case in ONE_PER_TOOL}
 )
 
 
