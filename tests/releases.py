@@ -27,6 +27,7 @@ CHANGELOG = ROOT / "CHANGELOG.md"
 RELEASED: dict[str, str] = {
     "v0.1.0": "d806aeec38eb43b7618307aae3ae6fcf39b5ad7f",
     "v0.2.0": "2fb6902addd0b81b26f14fa2429e99bc750d6ac2",
+    "v0.3.0": "d214f4989ca09d25a132f04f7b73842896f7b9a7",
 }
 
 # Git needs an identity to commit; the machine running the tests may have none.
